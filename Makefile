@@ -1,0 +1,85 @@
+# Every command the project uses is written down here.
+#   make run      set up everything, then serve on http://127.0.0.1:$(PORT)
+#   make test     set up everything, then run the whole test suite
+# Other targets: superuser, lint, format, fixtures, clean.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+PORT ?= 8000
+VENV ?= .venv
+# SpatiaLite needs an interpreter whose sqlite3 can load extensions and links
+# the SQLite SpatiaLite was built for: the distribution's own python3 does.
+ifeq ($(shell uname -s),Darwin)
+PYTHON ?= $(shell brew --prefix 2>/dev/null)/bin/python3
+else
+PYTHON ?= /usr/bin/python3
+endif
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check --quiet
+MANAGE := $(PY) manage.py
+PYTEST_ARGS ?=
+
+.PHONY: run test setup setup-dev system-deps db superuser lint format fixtures clean
+
+run: setup db
+	$(MANAGE) runserver 127.0.0.1:$(PORT)
+
+test: setup-dev db
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+setup: system-deps $(VENV)/.requirements .env
+setup-dev: setup $(VENV)/.requirements-dev
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(VENV)/bin/python:
+	@$(PYTHON) scripts/check-python.py
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.requirements: requirements.txt | $(VENV)/bin/python
+	@$(PY) scripts/check-python.py
+	$(PIP) install -r requirements.txt
+	@touch $@
+
+$(VENV)/.requirements-dev: requirements-dev.txt requirements.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements-dev.txt
+	@touch $@
+
+# A random SECRET_KEY for this checkout only; .env is never committed.
+.env:
+	@umask 077; { echo "DEBUG=True"; \
+	  echo "SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')"; } > $@
+	@echo "Wrote .env with a new random SECRET_KEY (DEBUG=True for local use)."
+
+# Migrate, then load the reference data if (and only if) the database is empty.
+db: setup
+	$(MANAGE) migrate --no-input --verbosity 0
+	$(MANAGE) load_reference_data
+
+# The first editor account: prompts for a password; none exists by default.
+superuser: setup db
+	$(MANAGE) createsuperuser
+
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Regenerate the fixtures from the current database (after editing the
+# reference data in the admin). Slugs, not ids, tie the records together.
+fixtures: setup
+	@for pair in 01_provinces:clusters.province 02_cities:clusters.city 03_sectors:clusters.sector \
+	  04_documents:clusters.policydocument 05_bases:clusters.plannedbase \
+	  06_memberships:clusters.basemembership 07_sources:clusters.basesource; do \
+	  file=$${pair%%:*}; model=$${pair#*:}; \
+	  $(MANAGE) dumpdata $$model --natural-foreign --natural-primary --indent 2 \
+	    --output fixtures/$$file.json || exit 1; \
+	done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,0 +1,292 @@
+"""Editor screens. Changelists select their relations up front, so a page of
+200 rows costs the same few queries as a page of 10."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.gis.db.models import GeometryField
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+from leaflet.admin import LeafletAdminWidget, LeafletGeoAdminMixin
+
+from clusters.models import (
+    BaseMembership,
+    BaseSource,
+    City,
+    PlannedBase,
+    PolicyDocument,
+    Province,
+    Sector,
+)
+
+ADMIN_MAP_SETTINGS = {"DEFAULT_CENTER": (29.5, 113.5), "DEFAULT_ZOOM": 6}
+
+
+class MapAdminMixin(LeafletGeoAdminMixin):
+    """Leaflet map widgets for geometry fields, editable for editors and shown
+    as a read-only map (not raw coordinates) to users who may only view."""
+
+    settings_overrides = ADMIN_MAP_SETTINGS
+
+    def geometry_field_names(self):
+        return [f.name for f in self.model._meta.get_fields() if isinstance(f, GeometryField)]
+
+    def shows_read_only_maps(self, request, obj):
+        return obj is not None and not self.has_change_permission(request, obj)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if not self.shows_read_only_maps(request, obj):
+            return fields
+        geometry = set(self.geometry_field_names())
+        return [f"{name}_map" if name in geometry else name for name in fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if self.shows_read_only_maps(request, obj):
+            readonly += [f"{name}_map" for name in self.geometry_field_names()]
+        return readonly
+
+    def read_only_map(self, obj, field_name):
+        field = obj._meta.get_field(field_name)
+
+        class ReadOnlyMap(LeafletAdminWidget):
+            template_name = self.map_template
+            geom_type = field.geom_type
+            modifiable = False
+            settings_overrides = self.settings_overrides
+
+        return ReadOnlyMap().render(
+            f"{field_name}_readonly", getattr(obj, field_name), attrs={"id": f"id_{field_name}_ro"}
+        )
+
+    @property
+    def media(self):
+        return super().media + LeafletAdminWidget().media
+
+
+class CityInline(MapAdminMixin, admin.StackedInline):
+    model = City
+    fk_name = "province"
+    extra = 0
+    fields = ["name", "name_zh", "slug", "level", "parent", "location"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["parent"]
+    show_change_link = True
+
+    @admin.display(description=_("location"))
+    def location_map(self, obj):
+        return self.read_only_map(obj, "location")
+
+
+@admin.register(Province)
+class ProvinceAdmin(admin.ModelAdmin):
+    list_display = ["name", "name_zh", "reach", "kind", "city_count", "updated_at"]
+    list_filter = ["reach", "kind"]
+    search_fields = ["name", "name_zh", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [CityInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(city_total=Count("cities"))
+
+    @admin.display(description=_("cities"), ordering="city_total")
+    def city_count(self, obj):
+        return obj.city_total
+
+
+class MembershipOfCityInline(admin.TabularInline):
+    model = BaseMembership
+    fk_name = "city"
+    extra = 0
+    fields = ["base", "role", "position"]
+    autocomplete_fields = ["base"]
+    verbose_name = _("base this city belongs to")
+    verbose_name_plural = _("bases this city belongs to")
+
+
+@admin.register(City)
+class CityAdmin(MapAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "name_zh", "province", "level", "has_location", "updated_at"]
+    list_filter = ["province__reach", "province", "level"]
+    list_select_related = ["province"]
+    search_fields = ["name", "name_zh", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["province", "parent"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [MembershipOfCityInline]
+
+    @admin.display(description=_("location"))
+    def location_map(self, obj):
+        return self.read_only_map(obj, "location")
+
+    @admin.display(description=_("on the map"), boolean=True)
+    def has_location(self, obj):
+        return obj.location is not None
+
+
+@admin.register(Sector)
+class SectorAdmin(admin.ModelAdmin):
+    list_display = ["name", "name_zh", "parent", "intensity", "base_count", "updated_at"]
+    list_filter = ["intensity", ("parent", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["parent"]
+    search_fields = ["name", "name_zh", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["parent"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(base_total=Count("bases"))
+
+    @admin.display(description=_("bases"), ordering="base_total")
+    def base_count(self, obj):
+        return obj.base_total
+
+
+class SourceOfDocumentInline(admin.TabularInline):
+    """Read-only here: sources are edited on their base, where the rule that
+    every base keeps at least one source is checked."""
+
+    model = BaseSource
+    fk_name = "document"
+    extra = 0
+    fields = ["base", "section", "note"]
+    verbose_name = _("base this document plans")
+    verbose_name_plural = _("bases this document plans")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PolicyDocument)
+class PolicyDocumentAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "publisher", "published_on", "language", "updated_at"]
+    list_filter = ["kind", "language", "sectors"]
+    search_fields = ["name", "name_zh", "slug", "authors", "publisher", "issuer", "citation"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["reports_on", "sectors", "cities"]
+    date_hierarchy = "published_on"
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [SourceOfDocumentInline]
+    fieldsets = [
+        (None, {"fields": ["name", "name_zh", "slug", "kind", "language"]}),
+        (
+            _("Publication"),
+            {
+                "fields": [
+                    "issuer",
+                    "publisher",
+                    "authors",
+                    ("published_on", "published_on_precision"),
+                    ("approved_on", "approved_on_precision"),
+                    "source_url",
+                    "citation",
+                    "reports_on",
+                ]
+            },
+        ),
+        (_("Content"), {"fields": ["summary", "description", "sectors", "cities"]}),
+        (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+
+class MembershipInline(admin.TabularInline):
+    model = BaseMembership
+    fk_name = "base"
+    extra = 0
+    fields = ["city", "role", "position"]
+    autocomplete_fields = ["city"]
+
+
+class SourceFormSet(forms.BaseInlineFormSet):
+    """Every base must be traceable to at least one document."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [
+            form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
+        ]
+        if not kept:
+            raise forms.ValidationError(
+                _("A planned base needs at least one source document: add the document that plans it.")
+            )
+
+
+class SourceInline(admin.StackedInline):
+    model = BaseSource
+    fk_name = "base"
+    formset = SourceFormSet
+    extra = 1
+    min_num = 1
+    fields = [("document", "section"), "note"]
+    autocomplete_fields = ["document"]
+
+
+@admin.register(PlannedBase)
+class PlannedBaseAdmin(MapAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "kind", "stage", "reach", "member_count", "source_count", "updated_at"]
+    list_filter = ["kind", "stage", "reach", "sectors"]
+    search_fields = ["name", "name_zh", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["sectors"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [MembershipInline, SourceInline]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                member_total=Count("memberships", distinct=True),
+                source_total=Count("sources", distinct=True),
+            )
+        )
+
+    @admin.display(description=_("member cities"), ordering="member_total")
+    def member_count(self, obj):
+        return obj.member_total
+
+    @admin.display(description=_("sources"), ordering="source_total")
+    def source_count(self, obj):
+        return obj.source_total
+
+    @admin.display(description=_("area"))
+    def area_map(self, obj):
+        return self.read_only_map(obj, "area")
+
+
+@admin.register(BaseMembership)
+class BaseMembershipAdmin(admin.ModelAdmin):
+    list_display = ["base", "city", "role", "position"]
+    list_filter = ["role", "base__reach"]
+    list_select_related = ["base", "city"]
+    search_fields = ["base__name", "city__name", "city__name_zh"]
+    autocomplete_fields = ["base", "city"]
+
+
+@admin.register(BaseSource)
+class BaseSourceAdmin(admin.ModelAdmin):
+    list_display = ["base", "document", "section"]
+    list_filter = ["document"]
+    list_select_related = ["base", "document"]
+    search_fields = ["base__name", "document__name", "section", "note"]
+    autocomplete_fields = ["base", "document"]
+    # Bulk deletion could strip a base of its last source; delete one at a time.
+    actions = None
+
+    def get_readonly_fields(self, request, obj=None):
+        # Moving a source to another base could leave the first one unsourced.
+        return ["base"] if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.base.sources.count() <= 1:
+            return False
+        return super().has_delete_permission(request, obj)

@@ -1,0 +1,500 @@
+"""The domain: which policy documents plan which industrial bases, in which
+cities of the Yangtze River Economic Belt, for which sectors."""
+
+from django.contrib.gis.db import models
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from clusters import geo
+
+# ---------------------------------------------------------------------------
+# Choices
+# ---------------------------------------------------------------------------
+
+
+class Reach(models.TextChoices):
+    UPSTREAM = "upstream", _("Upstream")
+    MIDDLE = "middle", _("Middle reaches")
+    DOWNSTREAM = "downstream", _("Downstream")
+
+
+class ProvinceKind(models.TextChoices):
+    PROVINCE = "province", _("Province")
+    MUNICIPALITY = "municipality", _("Municipality directly under the central government")
+
+
+class CityLevel(models.TextChoices):
+    MUNICIPALITY = "municipality", _("Municipality")
+    SUB_PROVINCIAL = "sub_provincial", _("Sub-provincial city")
+    PREFECTURE = "prefecture", _("Prefecture-level city")
+    COUNTY = "county", _("County-level city")
+
+
+class Intensity(models.TextChoices):
+    CAPITAL_TECHNOLOGY = "capital_technology", _("Capital- and technology-intensive")
+    LABOUR = "labour", _("Labour-intensive")
+    MIXED = "mixed", _("Mixed")
+
+
+class DocumentKind(models.TextChoices):
+    PLAN = "plan", _("Plan")
+    POLICY = "policy", _("Policy")
+    NEWS = "news", _("News")
+    RESEARCH = "research", _("Research")
+
+
+class Language(models.TextChoices):
+    CHINESE = "zh", _("Chinese")
+    ENGLISH = "en", _("English")
+
+
+class DatePrecision(models.TextChoices):
+    # Sources often give only a month or a year; the date field then holds the
+    # first day of that period and the precision says how much of it is known.
+    DAY = "day", _("Day")
+    MONTH = "month", _("Month")
+    YEAR = "year", _("Year")
+
+
+class BaseKind(models.TextChoices):
+    BASE = "base", _("Industrial base")
+    CLUSTER = "cluster", _("Industrial cluster")
+    ALLIANCE = "alliance", _("Industry alliance")
+    CHAIN = "chain", _("Industry chain")
+    SYSTEM = "system", _("Supporting-industry system")
+    INITIATIVE = "initiative", _("Sector initiative")
+
+
+class BaseStage(models.TextChoices):
+    PROPOSED = "proposed", _("Proposed")
+    PLANNED = "planned", _("Planned")
+    UNDER_CONSTRUCTION = "under_construction", _("Under construction")
+    OPERATING = "operating", _("Operating")
+
+
+class MembershipRole(models.TextChoices):
+    LEADING = "leading", _("Leading")
+    MEMBER = "member", _("Member")
+    UPGRADING = "upgrading", _("Upgrading")
+
+
+# ---------------------------------------------------------------------------
+# Shared base classes
+# ---------------------------------------------------------------------------
+
+
+class TimeStampedModel(models.Model):
+    # Defaults rather than auto_now/auto_now_add: loaddata saves "raw", which
+    # skips auto_now, and fixtures should not have to carry timestamps.
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        self.updated_at = timezone.now()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "updated_at"}
+        super().save(*args, **kwargs)
+
+
+class SlugManager(models.Manager):
+    """Looks entities up by slug, so fixtures refer to slugs, not ids."""
+
+    def get_by_natural_key(self, slug):
+        return self.get(slug=slug)
+
+
+class Entity(TimeStampedModel):
+    """What every public entity has: bilingual names, a slug, a description."""
+
+    name = models.CharField(_("name (English)"), max_length=200)
+    name_zh = models.CharField(
+        _("name (Chinese)"),
+        max_length=200,
+        blank=True,
+        help_text=_("Simplified Chinese name, shown first when the page language is Chinese."),
+    )
+    slug = models.SlugField(
+        _("slug"),
+        max_length=100,
+        unique=True,
+        help_text=_("Lowercase pinyin or English, used in URLs, e.g. 'wuhan'. Keep it stable."),
+    )
+    description = models.TextField(
+        _("description"),
+        blank=True,
+        help_text=_("Markdown. Write in your own words and say where each fact comes from."),
+    )
+
+    objects = SlugManager()
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+        indexes = [models.Index(fields=["name"], name="%(class)s_name_idx")]
+
+    def __str__(self):
+        return self.name
+
+    def natural_key(self):
+        return (self.slug,)
+
+
+def slug_not_empty(model_name):
+    return models.CheckConstraint(condition=~Q(slug=""), name=f"clusters_{model_name}_slug_not_empty")
+
+
+# ---------------------------------------------------------------------------
+# Places
+# ---------------------------------------------------------------------------
+
+
+class Province(Entity):
+    """One of the Belt's 11 province-level divisions."""
+
+    reach = models.CharField(_("reach"), max_length=12, choices=Reach.choices, db_index=True)
+    kind = models.CharField(_("kind"), max_length=12, choices=ProvinceKind.choices)
+
+    class Meta(Entity.Meta):
+        verbose_name = _("province")
+        verbose_name_plural = _("provinces")
+        constraints = [slug_not_empty("province")]
+
+
+class CityQuerySet(models.QuerySet):
+    def with_relations(self):
+        return self.select_related("province", "parent")
+
+
+class CityManager(SlugManager.from_queryset(CityQuerySet)):
+    pass
+
+
+class City(Entity):
+    province = models.ForeignKey(
+        Province, on_delete=models.PROTECT, related_name="cities", verbose_name=_("province")
+    )
+    level = models.CharField(_("level"), max_length=16, choices=CityLevel.choices, db_index=True)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="subordinate_cities",
+        verbose_name=_("administered by"),
+        help_text=_("For a county-level city: the prefecture-level city that administers it."),
+    )
+    location = geo.SafePointField(
+        _("location"),
+        srid=4326,
+        null=True,
+        blank=True,
+        help_text=_("City centre, WGS84. Click the map or drag the marker."),
+    )
+
+    objects = CityManager()
+
+    class Meta(Entity.Meta):
+        verbose_name = _("city")
+        verbose_name_plural = _("cities")
+        constraints = [slug_not_empty("city")]
+
+    def clean(self):
+        super().clean()
+        errors = {}
+        if self.location is not None and not geo.within_belt(self.location):
+            errors["location"] = (
+                _(
+                    "This point lies outside the Yangtze River Economic Belt "
+                    "(about %(west)s°E to %(east)s°E, %(south)s°N to %(north)s°N). "
+                    "Check that longitude and latitude are not swapped."
+                )
+                % geo.BELT_EXTENT_LABELS
+            )
+        if self.parent_id and self.parent_id == self.pk:
+            errors["parent"] = _("A city cannot be administered by itself.")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def reach(self):
+        return self.province.reach
+
+
+# ---------------------------------------------------------------------------
+# Industries
+# ---------------------------------------------------------------------------
+
+
+class Sector(Entity):
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("parent sector"),
+        help_text=_("The broader industry this one belongs to, e.g. shipbuilding under transport equipment."),
+    )
+    intensity = models.CharField(
+        _("factor intensity"),
+        max_length=20,
+        choices=Intensity.choices,
+        blank=True,
+        db_index=True,
+        help_text=_("Only where a source says so; leave empty otherwise."),
+    )
+
+    class Meta(Entity.Meta):
+        verbose_name = _("sector")
+        verbose_name_plural = _("sectors")
+        constraints = [slug_not_empty("sector")]
+
+    def clean(self):
+        super().clean()
+        if self.pk and self.parent_id and self.pk in self.ancestor_ids():
+            raise ValidationError(
+                {"parent": _("A sector cannot sit under itself or one of its own sub-sectors.")}
+            )
+
+    def ancestor_ids(self):
+        """Ids of the parent chain, stopping at a loop rather than spinning."""
+        seen = []
+        parent = self.parent
+        while parent is not None and parent.pk not in seen:
+            seen.append(parent.pk)
+            parent = parent.parent
+        return seen
+
+
+# ---------------------------------------------------------------------------
+# Documents
+# ---------------------------------------------------------------------------
+
+
+class PolicyDocument(Entity):
+    kind = models.CharField(_("kind"), max_length=12, choices=DocumentKind.choices, db_index=True)
+    issuer = models.CharField(
+        _("issuer"),
+        max_length=200,
+        blank=True,
+        help_text=_("Body that issued or approved the document, e.g. the State Council."),
+    )
+    publisher = models.CharField(
+        _("publisher"),
+        max_length=200,
+        blank=True,
+        help_text=_("Newspaper, journal or site that published it."),
+    )
+    authors = models.CharField(_("authors"), max_length=300, blank=True)
+    published_on = models.DateField(_("published on"), null=True, blank=True, db_index=True)
+    published_on_precision = models.CharField(
+        _("publication date precision"),
+        max_length=5,
+        choices=DatePrecision.choices,
+        default=DatePrecision.DAY,
+    )
+    approved_on = models.DateField(_("approved on"), null=True, blank=True)
+    approved_on_precision = models.CharField(
+        _("approval date precision"),
+        max_length=5,
+        choices=DatePrecision.choices,
+        default=DatePrecision.DAY,
+    )
+    source_url = models.URLField(_("source URL"), max_length=500, blank=True)
+    citation = models.TextField(
+        _("citation"),
+        blank=True,
+        help_text=_("The full reference as a reader would cite it."),
+    )
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices)
+    summary = models.TextField(
+        _("summary"), blank=True, help_text=_("Your own words; never copy the source's sentences.")
+    )
+    reports_on = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reported_by",
+        verbose_name=_("reports on"),
+        help_text=_("For news or research: the document this one reports or analyses."),
+    )
+    sectors = models.ManyToManyField(Sector, blank=True, related_name="documents", verbose_name=_("sectors"))
+    cities = models.ManyToManyField(City, blank=True, related_name="documents", verbose_name=_("cities"))
+
+    class Meta(Entity.Meta):
+        verbose_name = _("policy document")
+        verbose_name_plural = _("policy documents")
+        ordering = ["-published_on", "name"]
+        constraints = [slug_not_empty("policydocument")]
+
+    def clean(self):
+        super().clean()
+        if self.reports_on_id and self.reports_on_id == self.pk:
+            raise ValidationError({"reports_on": _("A document cannot report on itself.")})
+        if self.published_on and self.approved_on and self.published_on < self.approved_on:
+            raise ValidationError(
+                {"published_on": _("A document cannot be published before it was approved.")}
+            )
+
+
+# ---------------------------------------------------------------------------
+# Planned bases
+# ---------------------------------------------------------------------------
+
+
+class PlannedBaseQuerySet(models.QuerySet):
+    def with_relations(self):
+        return self.prefetch_related(
+            "sectors",
+            models.Prefetch("memberships", queryset=BaseMembership.objects.select_related("city__province")),
+            models.Prefetch("sources", queryset=BaseSource.objects.select_related("document")),
+        )
+
+
+class PlannedBase(Entity):
+    """An industrial base, cluster, alliance or chain that a document plans."""
+
+    kind = models.CharField(_("kind"), max_length=12, choices=BaseKind.choices, db_index=True)
+    stage = models.CharField(
+        _("development stage"),
+        max_length=20,
+        choices=BaseStage.choices,
+        db_index=True,
+        help_text=_("How far the base has got, as its sources describe it."),
+    )
+    reach = models.CharField(
+        _("reach"),
+        max_length=12,
+        choices=Reach.choices,
+        blank=True,
+        db_index=True,
+        help_text=_("The reach a source assigns the base to, especially when it names no city."),
+    )
+    area = geo.SafeMultiPolygonField(
+        _("area"),
+        srid=4326,
+        null=True,
+        blank=True,
+        help_text=_("Optional outline. Without one, maps show the member cities."),
+    )
+    sectors = models.ManyToManyField(Sector, blank=True, related_name="bases", verbose_name=_("sectors"))
+    cities = models.ManyToManyField(
+        City,
+        through="BaseMembership",
+        blank=True,
+        related_name="bases",
+        verbose_name=_("member cities"),
+    )
+    documents = models.ManyToManyField(
+        PolicyDocument,
+        through="BaseSource",
+        related_name="bases",
+        verbose_name=_("sources"),
+    )
+
+    objects = SlugManager.from_queryset(PlannedBaseQuerySet)()
+
+    class Meta(Entity.Meta):
+        verbose_name = _("planned base")
+        verbose_name_plural = _("planned bases")
+        constraints = [slug_not_empty("plannedbase")]
+
+    def clean(self):
+        super().clean()
+        if self.area is not None and not geo.within_belt(self.area):
+            raise ValidationError({"area": _("The area must lie inside the Yangtze River Economic Belt.")})
+
+
+class BaseMembershipManager(models.Manager):
+    def get_by_natural_key(self, base_slug, city_slug):
+        return self.get(base__slug=base_slug, city__slug=city_slug)
+
+
+class BaseMembership(TimeStampedModel):
+    """A city's part in a planned base."""
+
+    base = models.ForeignKey(
+        PlannedBase, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("base")
+    )
+    city = models.ForeignKey(
+        City, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("city")
+    )
+    role = models.CharField(
+        _("role"), max_length=12, choices=MembershipRole.choices, default=MembershipRole.MEMBER
+    )
+    position = models.PositiveSmallIntegerField(
+        _("position"), default=0, help_text=_("Order in which the source lists the city.")
+    )
+
+    objects = BaseMembershipManager()
+
+    class Meta:
+        verbose_name = _("base membership")
+        verbose_name_plural = _("base memberships")
+        ordering = ["base", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["base", "city"], name="clusters_unique_base_city"),
+        ]
+
+    def __str__(self):
+        return f"{self.city} — {self.base} ({self.get_role_display()})"
+
+    def natural_key(self):
+        return (*self.base.natural_key(), *self.city.natural_key())
+
+    natural_key.dependencies = ["clusters.plannedbase", "clusters.city"]
+
+
+class BaseSourceManager(models.Manager):
+    def get_by_natural_key(self, base_slug, document_slug, section):
+        return self.get(base__slug=base_slug, document__slug=document_slug, section=section)
+
+
+class BaseSource(TimeStampedModel):
+    """Where a base is planned: a document and the section that plans it."""
+
+    base = models.ForeignKey(
+        PlannedBase, on_delete=models.CASCADE, related_name="sources", verbose_name=_("base")
+    )
+    document = models.ForeignKey(
+        PolicyDocument,
+        on_delete=models.PROTECT,
+        related_name="base_sources",
+        verbose_name=_("document"),
+    )
+    section = models.CharField(
+        _("section"),
+        max_length=200,
+        blank=True,
+        help_text=_("Heading of the part of the document that describes the base."),
+    )
+    note = models.TextField(
+        _("note"), blank=True, help_text=_("What the document says of the base, in your own words.")
+    )
+
+    objects = BaseSourceManager()
+
+    class Meta:
+        verbose_name = _("base source")
+        verbose_name_plural = _("base sources")
+        ordering = ["base", "document", "section"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["base", "document", "section"], name="clusters_unique_base_source"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.document} § {self.section}" if self.section else str(self.document)
+
+    def natural_key(self):
+        return (*self.base.natural_key(), *self.document.natural_key(), self.section)
+
+    natural_key.dependencies = ["clusters.plannedbase", "clusters.policydocument"]

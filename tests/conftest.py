@@ -1,0 +1,8 @@
+import pytest
+from django.core.management import call_command
+
+
+@pytest.fixture
+def reference_data(db):
+    """The shipped fixtures, loaded the way `make run` loads them."""
+    call_command("load_reference_data", verbosity=0)

@@ -1,0 +1,135 @@
+"""Settings for Yangtze Clusters, read from environment variables.
+
+Every value has a safe local default so that `make run` works on a fresh
+clone; production sets the variables (or a `.env` file beside manage.py).
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A local .env (git-ignored, written by `make run`) holds the generated
+# SECRET_KEY and DEBUG=True for development; real environments set variables.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. Run `make run` once (it writes a random key to "
+        ".env) or export SECRET_KEY in the environment."
+    )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "leaflet",
+    "clusters",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "yangtze.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "yangtze.wsgi.application"
+
+# SpatiaLite in the repository root by default; PostGIS with
+# DATABASE_URL=postgis://user:password@host:5432/name.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"spatialite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [
+    ("en", _("English")),
+    ("zh-hans", _("Simplified Chinese")),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Maps: centred on the middle reaches, kept to the Belt and its surroundings.
+# Tiles come from one setting so a deployment can point at its own server.
+LEAFLET_CONFIG = {
+    "DEFAULT_CENTER": (29.5, 113.5),
+    "DEFAULT_ZOOM": 6,
+    "MIN_ZOOM": 4,
+    "MAX_ZOOM": 16,
+    "SPATIAL_EXTENT": (90.0, 18.0, 130.0, 38.0),
+    "RESET_VIEW": False,
+    "TILES": [
+        (
+            "OpenStreetMap",
+            env.str("MAP_TILES_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png"),
+            {
+                "attribution": "&copy; OpenStreetMap contributors",
+                "maxZoom": 19,
+            },
+        )
+    ],
+}
+
+# Geometry from users is parsed by clusters.geo.parse_geometry, which accepts
+# GeoJSON or WKT in EPSG:4326 only and refuses any other CRS reference (a
+# GeoJSON "crs" member, an SRID= prefix) before GDAL sees the input. GDAL
+# therefore never resolves a user-supplied spatial reference, which is the
+# file and network access gis.W001 warns about on GDAL < 3.9.
+SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+}
