@@ -20,13 +20,21 @@ PIP := $(PY) -m pip --disable-pip-version-check --quiet
 MANAGE := $(PY) manage.py
 PYTEST_ARGS ?=
 
-.PHONY: run test setup setup-dev system-deps db superuser lint format fixtures clean
+.PHONY: run test test-postgis check-migrations setup setup-dev system-deps db superuser lint format \
+	fixtures clean
 
 run: setup db
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
 
 test: setup-dev db
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The same suite against a throwaway PostgreSQL + PostGIS cluster on loopback.
+test-postgis: setup-dev
+	bash scripts/with-postgis.sh $(MAKE) --no-print-directory test
+
+check-migrations: setup
+	$(MANAGE) makemigrations --check --dry-run
 
 setup: system-deps $(VENV)/.requirements .env
 setup-dev: setup $(VENV)/.requirements-dev

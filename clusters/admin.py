@@ -4,6 +4,7 @@
 from django import forms
 from django.contrib import admin
 from django.contrib.gis.db.models import GeometryField
+from django.db import models
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdminMixin
@@ -174,6 +175,7 @@ class PolicyDocumentAdmin(admin.ModelAdmin):
     date_hierarchy = "published_on"
     readonly_fields = ["created_at", "updated_at"]
     inlines = [SourceOfDocumentInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "name_zh", "slug", "kind", "language"]}),
         (
