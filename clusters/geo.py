@@ -78,11 +78,11 @@ def parse_geometry(value):
 
 
 def geometry_from_text(text):
-    text = text.strip()
-    if "\x00" in text:
-        raise invalid(_("The geometry contains a NUL character."))
     if len(text) > MAX_GEOMETRY_CHARS:
         raise invalid(_("The geometry is too large."))
+    if "\x00" in text:
+        raise invalid(_("The geometry contains a NUL character."))
+    text = text.strip()
     if text.startswith("{"):
         return geometry_from_geojson(load_json(text))
     return geometry_from_wkt(text)
@@ -99,22 +99,28 @@ def load_json(text):
 
 
 def geometry_from_geojson(data):
-    """Build a geometry from a GeoJSON geometry object, never letting GDAL
-    see a coordinate reference system."""
-    if not isinstance(data, dict):
-        raise invalid(_("GeoJSON geometry must be an object."))
-    check_geojson_geometry(data, depth=0)
-    cleaned = strip_crs(data)
+    """Build a geometry from a GeoJSON geometry object.
+
+    GDAL is handed a rebuilt copy holding only "type", "coordinates" and
+    "geometries": no CRS member, however spelled, and nothing else unchecked.
+    """
     try:
-        return GEOSGeometry(json.dumps(cleaned))
+        canonical = canonical_geojson(data, depth=0)
+        text = json.dumps(canonical)
+    except RecursionError:
+        raise invalid(_("The GeoJSON is nested too deeply.")) from None
+    try:
+        return GEOSGeometry(text)
     except (GDALException, GEOSException, ValueError, TypeError):
         raise invalid(_("This GeoJSON is not a valid geometry.")) from None
 
 
-def check_geojson_geometry(data, *, depth):
+def canonical_geojson(data, *, depth):
+    if not isinstance(data, dict):
+        raise invalid(_("GeoJSON geometry must be an object."))
     if depth > MAX_NESTING:
         raise invalid(_("The GeoJSON is nested too deeply."))
-    check_crs_member(data)
+    check_crs_members(data)
     kind = data.get("type")
     if kind not in GEOMETRY_TYPES:
         raise invalid(
@@ -125,39 +131,37 @@ def check_geojson_geometry(data, *, depth):
         members = data.get("geometries")
         if not isinstance(members, list):
             raise invalid(_("A GeometryCollection needs a list of geometries."))
-        for member in members:
-            if not isinstance(member, dict):
-                raise invalid(_("GeoJSON geometry must be an object."))
-            check_geojson_geometry(member, depth=depth + 1)
-        return
-    check_positions(data.get("coordinates"), depth=depth + 1)
+        return {"type": kind, "geometries": [canonical_geojson(m, depth=depth + 1) for m in members]}
+    coordinates = data.get("coordinates")
+    check_positions(coordinates, depth=depth + 1)
+    return {"type": kind, "coordinates": coordinates}
 
 
-def check_crs_member(data):
-    """Refuse a "crs" member unless it names WGS84 longitude/latitude."""
-    if "crs" not in data:
-        return
-    crs = data["crs"]
-    name = None
+def is_crs_key(key):
+    # GDAL matches member names case-insensitively and stops reading a name at
+    # a NUL, so "CRS" and "crs\x00x" mean "crs" to it.
+    return isinstance(key, str) and key.split("\x00", 1)[0].lower() == "crs"
+
+
+def check_crs_members(data):
+    """Refuse a CRS member unless it names WGS84 longitude/latitude."""
+    for key, crs in data.items():
+        if is_crs_key(key) and crs_name(crs) not in WGS84_CRS_NAMES:
+            raise invalid(
+                _(
+                    "Only WGS84 longitude/latitude (EPSG:4326) is accepted; "
+                    "remove the GeoJSON 'crs' member or make it name EPSG:4326."
+                ),
+                "crs",
+            )
+
+
+def crs_name(crs):
     if isinstance(crs, dict) and crs.get("type") == "name":
         properties = crs.get("properties")
         if isinstance(properties, dict):
-            name = properties.get("name")
-    if name not in WGS84_CRS_NAMES:
-        raise invalid(
-            _(
-                "Only WGS84 longitude/latitude (EPSG:4326) is accepted; "
-                "remove the GeoJSON 'crs' member or make it name EPSG:4326."
-            ),
-            "crs",
-        )
-
-
-def strip_crs(data):
-    cleaned = {key: value for key, value in data.items() if key != "crs"}
-    if "geometries" in cleaned:
-        cleaned["geometries"] = [strip_crs(member) for member in cleaned["geometries"]]
-    return cleaned
+            return properties.get("name")
+    return None
 
 
 def check_positions(coordinates, *, depth):
@@ -174,7 +178,9 @@ def check_positions(coordinates, *, depth):
 
 
 def check_position(position):
-    if not 2 <= len(position) <= 3 or not all(is_number(n) for n in position):
+    # Two dimensions only: a third coordinate is never checked by the spatial
+    # libraries, and extreme values there crash GEOS's WKT writer.
+    if len(position) != 2 or not all(is_number(n) for n in position):
         raise invalid(_("A position must be two numbers: longitude, latitude."))
     check_lon_lat(position[0], position[1])
 
@@ -213,6 +219,8 @@ def geometry_from_wkt(text):
 def check_geometry(geometry):
     if geometry.empty:
         raise invalid(_("The geometry is empty."))
+    if geometry.hasz:
+        raise invalid(_("Give two coordinates per point (longitude, latitude), not three."))
     for lon, lat in iter_lon_lat(geometry.coords):
         check_lon_lat(lon, lat)
     if not geometry.valid:
@@ -248,6 +256,8 @@ class SafeGeometryFormMixin:
         return super().to_python(parse_geometry(value))
 
     def bound_data(self, data, initial):
+        if self.disabled:
+            return initial
         # A form redisplayed after an error re-renders the submitted text; the
         # widget would parse it with GDAL, so hand it a checked geometry or
         # nothing at all.

@@ -77,9 +77,7 @@ def seed(model, count):
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
-def test_changelist_query_count_does_not_grow_with_rows(
-    admin_client, django_assert_max_num_queries, model
-):
+def test_changelist_query_count_does_not_grow_with_rows(admin_client, django_assert_max_num_queries, model):
     url = admin_url(model, "changelist")
     seed(model, 3)
     with CaptureQueriesContext(connection) as few_rows:

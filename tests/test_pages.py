@@ -20,7 +20,7 @@ def test_home_page_says_what_the_site_is_and_links_to_the_admin(client, referenc
     html = response.content.decode()
     assert "Yangtze River Economic Belt" in html
     assert reverse("admin:index") in html
-    assert dict((str(label), count) for label, count in response.context["counts"]) == {
+    assert {str(label): count for label, count in response.context["counts"]} == {
         "policy documents": 3,
         "planned bases": 16,
         "sectors": 35,

@@ -126,7 +126,8 @@ def test_home_appliance_base_roles(reference_data):
 
 
 def test_reach_level_recommendations_of_the_2020_paper(reference_data):
-    paper_bases = PlannedBase.objects.filter(sources__document__slug="li-2020-advanced-manufacturing-clusters")
+    paper = "li-2020-advanced-manufacturing-clusters"
+    paper_bases = PlannedBase.objects.filter(sources__document__slug=paper)
     assert {b.reach for b in paper_bases} == {Reach.UPSTREAM, Reach.MIDDLE, Reach.DOWNSTREAM}
     assert not BaseMembership.objects.filter(base__in=paper_bases).exists()
 
@@ -176,7 +177,7 @@ def test_loaddata_with_an_unknown_city_fails_and_changes_nothing(tmp_path):
     fixtures = copy_fixtures_with_bad_reference(tmp_path)
     files = [str(path) for path in sorted(fixtures.glob("*.json"))]
 
-    with pytest.raises(DeserializationError, match="99_bad.json.*BaseMembership has no city"):
+    with pytest.raises(DeserializationError, match=r"99_bad\.json.*BaseMembership has no city"):
         call_command("loaddata", *files, verbosity=0)
 
     assert not any(domain_row_counts().values())
@@ -200,7 +201,7 @@ def test_load_reference_data_refuses_an_empty_folder(tmp_path):
 def test_load_reference_data_reports_invalid_json(tmp_path):
     (tmp_path / "01_broken.json").write_text("[{")
 
-    with pytest.raises(CommandError, match="01_broken.json: not valid JSON"):
+    with pytest.raises(CommandError, match=r"01_broken\.json: not valid JSON"):
         call_command("load_reference_data", fixtures_dir=tmp_path)
 
 

@@ -5,7 +5,7 @@ import os
 # Tests never read the developer's .env; a fixed, non-secret key is enough.
 os.environ.setdefault("SECRET_KEY", "test-only-key-not-used-anywhere-else")
 
-from yangtze.settings import *  # noqa: E402, F403
+from yangtze.settings import *  # noqa: F403
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
