@@ -226,10 +226,13 @@ class SourceInline(admin.StackedInline):
     model = BaseSource
     fk_name = "base"
     formset = SourceFormSet
-    extra = 1
     min_num = 1
     fields = [("document", "section"), "note"]
     autocomplete_fields = ["document"]
+
+    def get_extra(self, request, obj=None, **kwargs):
+        # A new base starts with one empty source form; an existing one has its sources.
+        return 0 if obj else 1
 
 
 @admin.register(PlannedBase)
