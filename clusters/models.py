@@ -4,6 +4,7 @@ cities of the Yangtze River Economic Belt, for which sectors."""
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -141,6 +142,9 @@ class Entity(TimeStampedModel):
     def __str__(self):
         return self.name
 
+    def get_absolute_url(self):
+        return reverse(f"clusters:{self.url_name}", kwargs={"slug": self.slug})
+
     def natural_key(self):
         return (self.slug,)
 
@@ -156,6 +160,8 @@ def slug_not_empty(model_name):
 
 class Province(Entity):
     """One of the Belt's 11 province-level divisions."""
+
+    url_name = "province-detail"
 
     reach = models.CharField(_("reach"), max_length=12, choices=Reach.choices, db_index=True)
     kind = models.CharField(_("kind"), max_length=12, choices=ProvinceKind.choices)
@@ -176,6 +182,8 @@ class CityManager(SlugManager.from_queryset(CityQuerySet)):
 
 
 class City(Entity):
+    url_name = "city-detail"
+
     province = models.ForeignKey(
         Province, on_delete=models.PROTECT, related_name="cities", verbose_name=_("province")
     )
@@ -232,6 +240,8 @@ class City(Entity):
 
 
 class Sector(Entity):
+    url_name = "sector-detail"
+
     parent = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
@@ -278,6 +288,8 @@ class Sector(Entity):
 
 
 class PolicyDocument(Entity):
+    url_name = "document-detail"
+
     kind = models.CharField(_("kind"), max_length=12, choices=DocumentKind.choices, db_index=True)
     issuer = models.CharField(
         _("issuer"),
@@ -360,6 +372,8 @@ class PlannedBaseQuerySet(models.QuerySet):
 
 class PlannedBase(Entity):
     """An industrial base, cluster, alliance or chain that a document plans."""
+
+    url_name = "base-detail"
 
     kind = models.CharField(_("kind"), max_length=12, choices=BaseKind.choices, db_index=True)
     stage = models.CharField(

@@ -1,17 +1,331 @@
-"""Public pages."""
+"""Public pages. Each list is its FilterSet's queryset, paginated; each detail
+page fetches its relations in a fixed number of queries."""
 
-from django.views.generic import TemplateView
+from django.conf import settings
+from django.db.models import Count, Prefetch, Q
+from django.http import JsonResponse
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import DetailView, ListView, TemplateView
 
-from clusters.models import City, PlannedBase, PolicyDocument, Province, Sector
+from clusters import geojson
+from clusters.filters import (
+    CityFilter,
+    PlannedBaseFilter,
+    PolicyDocumentFilter,
+    ProvinceFilter,
+    SectorFilter,
+)
+from clusters.models import (
+    BaseMembership,
+    BaseSource,
+    City,
+    PlannedBase,
+    PolicyDocument,
+    Province,
+    Reach,
+    Sector,
+)
+from clusters.search import search_all
+
+# ---------------------------------------------------------------------------
+# Lists
+# ---------------------------------------------------------------------------
+
+
+class FilteredListView(ListView):
+    """A list driven by its FilterSet: the form on the page, the queryset
+    behind it, the active filters shown as removable chips."""
+
+    filterset_class = None
+    page_title = ""
+    page_description = ""
+
+    def get_paginate_by(self, queryset):
+        return settings.PAGE_SIZE
+
+    def get_queryset(self):
+        self.filterset = self.filterset_class(
+            self.request.GET or None, queryset=super().get_queryset(), request=self.request
+        )
+        if self.filterset.is_bound and not self.filterset.is_valid():
+            return self.filterset.queryset.none()
+        queryset = self.filterset.qs
+        if not queryset.query.order_by:
+            # Explicit, because Meta.ordering is dropped once a list annotates
+            # counts, and pages need a stable order; pk breaks ties.
+            queryset = queryset.order_by(*queryset.model._meta.ordering, "pk")
+        return queryset
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            filterset=self.filterset,
+            active_filters=active_filters(self.request.GET, self.filterset),
+            result_count=context["paginator"].count if context["paginator"] else len(self.object_list),
+            page_title=self.page_title,
+            page_description=self.page_description,
+        )
+        return context
+
+
+def active_filters(query, filterset):
+    """(label, value, URL without it) for each filter value in the query."""
+    if not filterset.is_bound or not filterset.is_valid():
+        return []
+    chips = []
+    for name, value in filterset.form.cleaned_data.items():
+        if name == "ordering" or value in (None, "", []):
+            continue
+        field = filterset.form.fields[name]
+        for item in value if isinstance(value, list | tuple) or hasattr(value, "model") else [value]:
+            raw, shown = raw_and_label(field, item)
+            chips.append((field.label, shown, "?" + without(query, name, raw)))
+    return chips
+
+
+def raw_and_label(field, item):
+    if hasattr(item, "slug"):
+        return item.slug, str(item)
+    choices = dict(getattr(field, "choices", []) or [])
+    return str(item), str(choices.get(item, item))
+
+
+def without(query, name, raw):
+    remaining = [
+        (key, value)
+        for key in query
+        if key != "page"
+        for value in query.getlist(key)
+        if not (key == name and str(value) == str(raw))
+    ]
+    return urlencode(remaining)
+
+
+class PolicyDocumentListView(FilteredListView):
+    model = PolicyDocument
+    filterset_class = PolicyDocumentFilter
+    page_title = _("Policy documents")
+    page_description = _("Plans, policies, news reports and research on the Belt's industrial clusters.")
+
+
+class PlannedBaseListView(FilteredListView):
+    model = PlannedBase
+    filterset_class = PlannedBaseFilter
+    page_title = _("Planned bases")
+    page_description = _("Industrial bases, clusters, alliances and chains that documents plan.")
+
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .prefetch_related(
+                "sectors",
+                Prefetch("memberships", queryset=BaseMembership.objects.select_related("city")),
+            )
+        )
+
+
+class SectorListView(FilteredListView):
+    model = Sector
+    filterset_class = SectorFilter
+    page_title = _("Sectors")
+    page_description = _("Industries and their sub-sectors named in the sources.")
+
+    def get_queryset(self):
+        return (
+            super().get_queryset().select_related("parent").annotate(base_total=Count("bases", distinct=True))
+        )
+
+
+class CityListView(FilteredListView):
+    model = City
+    filterset_class = CityFilter
+    page_title = _("Cities")
+    page_description = _("Cities named in the planning documents, with their province and reach.")
+
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .select_related("province")
+            .annotate(base_total=Count("bases", distinct=True))
+        )
+
+
+class ProvinceListView(FilteredListView):
+    model = Province
+    filterset_class = ProvinceFilter
+    page_title = _("Provinces")
+    page_description = _("The eleven province-level divisions of the Yangtze River Economic Belt.")
+
+    def get_queryset(self):
+        return super().get_queryset().annotate(city_total=Count("cities", distinct=True))
+
+
+# ---------------------------------------------------------------------------
+# Details
+# ---------------------------------------------------------------------------
+
+
+class CityDetailView(DetailView):
+    model = City
+
+    def get_queryset(self):
+        return City.objects.select_related("province", "parent")
+
+    def get_context_data(self, **kwargs):
+        city = self.object
+        bases = PlannedBase.objects.filter(cities=city).distinct()
+        return super().get_context_data(
+            map_data=geojson.feature_collection([geojson.city_feature(city)]),
+            memberships=city.memberships.select_related("base").order_by("base__name"),
+            sectors=Sector.objects.filter(bases__in=bases).distinct().order_by("name"),
+            documents=PolicyDocument.objects.filter(Q(cities=city) | Q(bases__in=bases)).distinct(),
+            subordinate_cities=city.subordinate_cities.all(),
+            **kwargs,
+        )
+
+
+class SectorDetailView(DetailView):
+    model = Sector
+
+    def get_queryset(self):
+        return Sector.objects.select_related("parent__parent")
+
+    def get_context_data(self, **kwargs):
+        sector = self.object
+        bases = sector.bases.all()
+        cities = City.objects.filter(bases__in=bases).select_related("province").distinct()
+        return super().get_context_data(
+            map_data=geojson.feature_collection(geojson.city_features(cities)),
+            children=sector.children.all(),
+            bases=bases,
+            cities=cities,
+            documents=PolicyDocument.objects.filter(Q(sectors=sector) | Q(bases__in=bases)).distinct(),
+            **kwargs,
+        )
+
+
+class PolicyDocumentDetailView(DetailView):
+    model = PolicyDocument
+
+    def get_queryset(self):
+        return PolicyDocument.objects.select_related("reports_on").prefetch_related(
+            "sectors", "cities", "reported_by"
+        )
+
+    def get_context_data(self, **kwargs):
+        document = self.object
+        return super().get_context_data(
+            map_data=geojson.feature_collection(geojson.city_features(document.cities.all())),
+            sources=document.base_sources.select_related("base").order_by("section", "base__name"),
+            **kwargs,
+        )
+
+
+class PlannedBaseDetailView(DetailView):
+    model = PlannedBase
+
+    def get_queryset(self):
+        return geojson.with_members(PlannedBase.objects.all()).prefetch_related(
+            "sectors", Prefetch("sources", queryset=BaseSource.objects.select_related("document"))
+        )
+
+    def get_context_data(self, **kwargs):
+        base = self.object
+        members = [geojson.city_feature(m.city) for m in base.memberships.all()]
+        return super().get_context_data(
+            map_data=geojson.feature_collection([geojson.base_feature(base), *members]), **kwargs
+        )
+
+
+class ProvinceDetailView(DetailView):
+    model = Province
+
+    def get_context_data(self, **kwargs):
+        province = self.object
+        cities = province.cities.select_related("province").annotate(base_total=Count("bases", distinct=True))
+        return super().get_context_data(
+            map_data=geojson.feature_collection(geojson.city_features(cities)),
+            cities=cities,
+            bases=PlannedBase.objects.filter(cities__province=province).distinct(),
+            **kwargs,
+        )
+
+
+# ---------------------------------------------------------------------------
+# Home, map, search
+# ---------------------------------------------------------------------------
 
 
 class HomeView(TemplateView):
     template_name = "clusters/home.html"
+    latest_documents = 5
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["counts"] = [
-            (model._meta.verbose_name_plural, model.objects.count())
-            for model in (PolicyDocument, PlannedBase, Sector, City, Province)
+            (model._meta.verbose_name_plural, model.objects.count(), url)
+            for model, url in (
+                (PolicyDocument, "clusters:document-list"),
+                (PlannedBase, "clusters:base-list"),
+                (Sector, "clusters:sector-list"),
+                (City, "clusters:city-list"),
+                (Province, "clusters:province-list"),
+            )
         ]
+        context["latest_documents"] = PolicyDocument.objects.order_by("-published_on", "name")[
+            : self.latest_documents
+        ]
+        context["top_sectors"] = Sector.objects.filter(parent__isnull=True).prefetch_related("children")
         return context
+
+
+class MapView(TemplateView):
+    template_name = "clusters/map.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            filter_form=MapFilter(self.request.GET or None).form,
+            reaches=Reach,
+            **kwargs,
+        )
+
+
+class MapFilter(PlannedBaseFilter):
+    """The map's controls: the base filters that also make sense for cities."""
+
+    class Meta(PlannedBaseFilter.Meta):
+        fields = ["sector", "reach", "province", "kind"]
+
+
+def cities_geojson(request):
+    return geojson_response(request, CityFilter, City.objects.all(), geojson.city_features)
+
+
+def bases_geojson(request):
+    return geojson_response(request, PlannedBaseFilter, PlannedBase.objects.all(), geojson.base_features)
+
+
+def geojson_response(request, filterset_class, queryset, build_features):
+    filterset = filterset_class(request.GET, queryset=queryset, request=request)
+    if not filterset.is_valid():
+        return JsonResponse({"errors": filterset.errors}, status=400)
+    collection = geojson.feature_collection(build_features(filterset.qs))
+    return JsonResponse(collection, content_type="application/geo+json")
+
+
+class SearchView(TemplateView):
+    template_name = "clusters/search.html"
+    max_query_length = 200
+    results_per_group = 20
+
+    def get_context_data(self, **kwargs):
+        query = self.request.GET.get("q", "").strip()
+        error = ""
+        if "\x00" in query or len(query) > self.max_query_length:
+            error = _("Search for at most %(n)s characters of ordinary text.") % {"n": self.max_query_length}
+            query = ""
+        groups = search_all(query, limit=self.results_per_group) if query else []
+        return super().get_context_data(query=query, groups=groups, error=error, **kwargs)

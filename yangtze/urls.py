@@ -1,7 +1,11 @@
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
+from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
+from django.views.generic import TemplateView
+
+from clusters.sitemaps import SITEMAPS
 
 admin.site.site_header = _("Yangtze Clusters — editors")
 admin.site.site_title = _("Yangtze Clusters")
@@ -10,6 +14,12 @@ admin.site.index_title = _("Reference data")
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
+    path(
+        "robots.txt",
+        TemplateView.as_view(template_name="robots.txt", content_type="text/plain"),
+        name="robots",
+    ),
 ]
 # English pages at /, Simplified Chinese at /zh-hans/.
 urlpatterns += i18n_patterns(

@@ -1,0 +1,174 @@
+"""What can be filtered: one FilterSet per entity, shared by the public pages,
+the map and the API.
+
+Multi-valued filters take repeated parameters and mean "any of"
+(`city=wuhan&city=changsha`); the `*_all` variants mean "all of".
+"""
+
+import django_filters as filters
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from clusters.models import (
+    BaseKind,
+    BaseStage,
+    City,
+    CityLevel,
+    DocumentKind,
+    Intensity,
+    Language,
+    PlannedBase,
+    PolicyDocument,
+    Province,
+    ProvinceKind,
+    Reach,
+    Sector,
+)
+
+EARLIEST_YEAR = 1949
+LATEST_YEAR = 2100
+
+
+class SlugsFilter(filters.ModelMultipleChoiceFilter):
+    """Any of several related objects, named by slug."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("to_field_name", "slug")
+        kwargs.setdefault("distinct", True)
+        super().__init__(*args, **kwargs)
+
+    def get_filter_predicate(self, v):
+        # Match the related object itself; django-filter would otherwise
+        # compare its slug (the form's to_field_name) with the primary key.
+        return {self.field_name: v}
+
+
+class AllSlugsFilter(SlugsFilter):
+    """All of several related objects, named by slug."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("conjoined", True)
+        super().__init__(*args, **kwargs)
+
+
+def reach_filter(label, lookups):
+    """Reach matched through any of the given paths (e.g. a base's own reach
+    or its member cities' provinces)."""
+
+    def filter_reach(queryset, name, values):
+        if not values:
+            return queryset
+        condition = Q()
+        for lookup in lookups:
+            condition |= Q(**{f"{lookup}__in": values})
+        return queryset.filter(pk__in=queryset.model.objects.filter(condition).values("pk"))
+
+    return filters.MultipleChoiceFilter(label=label, choices=Reach.choices, method=filter_reach)
+
+
+class ProvinceFilter(filters.FilterSet):
+    reach = filters.MultipleChoiceFilter(label=_("Reach"), choices=Reach.choices)
+    kind = filters.MultipleChoiceFilter(label=_("Kind"), choices=ProvinceKind.choices)
+    ordering = filters.OrderingFilter(
+        label=_("Sort by"), fields=(("name", "name"),), field_labels={"name": _("Name")}
+    )
+
+    class Meta:
+        model = Province
+        fields = ["reach", "kind"]
+
+
+class CityFilter(filters.FilterSet):
+    province = SlugsFilter(label=_("Province"), queryset=Province.objects.order_by("name"))
+    reach = filters.MultipleChoiceFilter(
+        label=_("Reach"), field_name="province__reach", choices=Reach.choices
+    )
+    level = filters.MultipleChoiceFilter(label=_("Level"), choices=CityLevel.choices)
+    sector = SlugsFilter(
+        label=_("Sector (through its bases)"),
+        field_name="bases__sectors",
+        queryset=Sector.objects.order_by("name"),
+    )
+    base = SlugsFilter(
+        label=_("Planned base"), field_name="bases", queryset=PlannedBase.objects.order_by("name")
+    )
+    ordering = filters.OrderingFilter(
+        label=_("Sort by"), fields=(("name", "name"),), field_labels={"name": _("Name")}
+    )
+
+    class Meta:
+        model = City
+        fields = ["province", "reach", "level", "sector", "base"]
+
+
+class SectorFilter(filters.FilterSet):
+    parent = SlugsFilter(label=_("Parent sector"), queryset=Sector.objects.order_by("name"))
+    top_level = filters.BooleanFilter(
+        label=_("Top-level sectors only"), field_name="parent", lookup_expr="isnull"
+    )
+    intensity = filters.MultipleChoiceFilter(label=_("Factor intensity"), choices=Intensity.choices)
+    ordering = filters.OrderingFilter(
+        label=_("Sort by"), fields=(("name", "name"),), field_labels={"name": _("Name")}
+    )
+
+    class Meta:
+        model = Sector
+        fields = ["parent", "top_level", "intensity"]
+
+
+class PolicyDocumentFilter(filters.FilterSet):
+    kind = filters.MultipleChoiceFilter(label=_("Kind"), choices=DocumentKind.choices)
+    language = filters.MultipleChoiceFilter(label=_("Language"), choices=Language.choices)
+    year_from = filters.NumberFilter(
+        label=_("Published from (year)"),
+        field_name="published_on__year",
+        lookup_expr="gte",
+        min_value=EARLIEST_YEAR,
+        max_value=LATEST_YEAR,
+    )
+    year_to = filters.NumberFilter(
+        label=_("Published until (year)"),
+        field_name="published_on__year",
+        lookup_expr="lte",
+        min_value=EARLIEST_YEAR,
+        max_value=LATEST_YEAR,
+    )
+    sector = SlugsFilter(label=_("Sector"), field_name="sectors", queryset=Sector.objects.order_by("name"))
+    city = SlugsFilter(label=_("City"), field_name="cities", queryset=City.objects.order_by("name"))
+    reach = reach_filter(_("Reach"), ["cities__province__reach", "bases__reach"])
+    ordering = filters.OrderingFilter(
+        label=_("Sort by"),
+        fields=(("name", "name"), ("published_on", "date")),
+        field_labels={"name": _("Title"), "published_on": _("Date")},
+    )
+
+    class Meta:
+        model = PolicyDocument
+        fields = ["kind", "language", "year_from", "year_to", "sector", "city", "reach"]
+
+
+class PlannedBaseFilter(filters.FilterSet):
+    kind = filters.MultipleChoiceFilter(label=_("Kind"), choices=BaseKind.choices)
+    stage = filters.MultipleChoiceFilter(label=_("Development stage"), choices=BaseStage.choices)
+    sector = SlugsFilter(label=_("Sector"), field_name="sectors", queryset=Sector.objects.order_by("name"))
+    sector_all = AllSlugsFilter(
+        label=_("All of these sectors"), field_name="sectors", queryset=Sector.objects.order_by("name")
+    )
+    city = SlugsFilter(label=_("Member city"), field_name="cities", queryset=City.objects.order_by("name"))
+    city_all = AllSlugsFilter(
+        label=_("All of these member cities"), field_name="cities", queryset=City.objects.order_by("name")
+    )
+    province = SlugsFilter(
+        label=_("Province"), field_name="cities__province", queryset=Province.objects.order_by("name")
+    )
+    reach = reach_filter(_("Reach"), ["reach", "cities__province__reach"])
+    document = SlugsFilter(
+        label=_("Source document"), field_name="documents", queryset=PolicyDocument.objects.order_by("name")
+    )
+    ordering = filters.OrderingFilter(
+        label=_("Sort by"), fields=(("name", "name"),), field_labels={"name": _("Name")}
+    )
+
+    class Meta:
+        model = PlannedBase
+        fields = ["kind", "stage", "sector", "city", "province", "reach", "document"]

@@ -1,0 +1,81 @@
+"""The one place that turns cities and bases into GeoJSON (RFC 7946:
+WGS84, [longitude, latitude]) for the site's maps."""
+
+from django.db.models import Prefetch
+
+from clusters.models import BaseMembership
+from clusters.templatetags.clusters_tags import local_name
+
+
+def feature_collection(features):
+    return {"type": "FeatureCollection", "features": [f for f in features if f is not None]}
+
+
+def city_features(cities):
+    """A Point feature per city that has a location."""
+    located = cities.select_related("province").exclude(location__isnull=True)
+    return (city_feature(city) for city in located)
+
+
+def city_feature(city):
+    """Needs city.province loaded; None for a city without a location."""
+    if city.location is None:
+        return None
+    return {
+        "type": "Feature",
+        "id": f"city:{city.slug}",
+        "geometry": {"type": "Point", "coordinates": [city.location.x, city.location.y]},
+        "properties": {
+            "entity": "city",
+            "slug": city.slug,
+            "label": local_name(city),
+            "name": city.name,
+            "name_zh": city.name_zh,
+            "province": city.province.slug,
+            "reach": city.province.reach,
+            "url": city.get_absolute_url(),
+        },
+    }
+
+
+def with_members(bases):
+    members = BaseMembership.objects.select_related("city__province").order_by("position", "id")
+    return bases.prefetch_related(Prefetch("memberships", queryset=members))
+
+
+def base_features(bases):
+    return (base_feature(base) for base in with_members(bases))
+
+
+def base_feature(base):
+    """Its area, else its member cities as a MultiPoint that the map joins
+    up; None for a base with neither. Needs memberships and cities loaded."""
+    geometry = base_geometry(base)
+    if geometry is None:
+        return None
+    return {
+        "type": "Feature",
+        "id": f"base:{base.slug}",
+        "geometry": geometry,
+        "properties": {
+            "entity": "base",
+            "slug": base.slug,
+            "label": local_name(base),
+            "name": base.name,
+            "name_zh": base.name_zh,
+            "kind": base.kind,
+            "stage": base.stage,
+            "reach": base.reach,
+            "members": [local_name(m.city) for m in base.memberships.all() if m.city.location],
+            "url": base.get_absolute_url(),
+        },
+    }
+
+
+def base_geometry(base):
+    if base.area is not None:
+        return {"type": "MultiPolygon", "coordinates": base.area.coords}
+    coordinates = [[m.city.location.x, m.city.location.y] for m in base.memberships.all() if m.city.location]
+    if not coordinates:
+        return None
+    return {"type": "MultiPoint", "coordinates": coordinates}

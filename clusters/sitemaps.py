@@ -1,0 +1,54 @@
+"""/sitemap.xml: every public page, in English and Chinese."""
+
+from django.contrib.sitemaps import Sitemap
+from django.urls import reverse
+
+from clusters.models import City, PlannedBase, PolicyDocument, Province, Sector
+
+
+class PageSitemap(Sitemap):
+    i18n = True
+    alternates = True
+    x_default = True
+    names = [
+        "home",
+        "document-list",
+        "base-list",
+        "sector-list",
+        "city-list",
+        "province-list",
+        "map",
+    ]
+
+    def items(self):
+        return self.names
+
+    def location(self, item):
+        return reverse(f"clusters:{item}")
+
+
+class EntitySitemap(Sitemap):
+    i18n = True
+    alternates = True
+    x_default = True
+    model = None
+
+    def items(self):
+        return self.model.objects.order_by("pk").only("slug", "updated_at")
+
+    def lastmod(self, obj):
+        return obj.updated_at
+
+
+def entity_sitemap(model):
+    return type(f"{model.__name__}Sitemap", (EntitySitemap,), {"model": model})
+
+
+SITEMAPS = {
+    "pages": PageSitemap,
+    "documents": entity_sitemap(PolicyDocument),
+    "bases": entity_sitemap(PlannedBase),
+    "sectors": entity_sitemap(Sector),
+    "cities": entity_sitemap(City),
+    "provinces": entity_sitemap(Province),
+}
