@@ -21,7 +21,7 @@ MANAGE := $(PY) manage.py
 PYTEST_ARGS ?=
 
 .PHONY: run test test-postgis check-migrations setup setup-dev system-deps db superuser lint format \
-	fixtures clean
+	fixtures clean messages makemessages
 
 run: setup db
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
@@ -36,8 +36,14 @@ test-postgis: setup-dev
 check-migrations: setup
 	$(MANAGE) makemigrations --check --dry-run
 
-setup: system-deps $(VENV)/.requirements .env
+setup: system-deps $(VENV)/.requirements .env messages
 setup-dev: setup $(VENV)/.requirements-dev
+
+# Compiled translations (.mo) are built here, not committed.
+PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po)
+messages: $(PO_FILES:.po=.mo)
+%.mo: %.po
+	msgfmt --check --output-file $@ $<
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -88,6 +94,10 @@ fixtures: setup
 	  $(MANAGE) dumpdata $$model --natural-foreign --natural-primary --indent 2 \
 	    --output fixtures/$$file.json || exit 1; \
 	done
+
+# Collect new strings from code and templates into the Chinese catalogue.
+makemessages: setup
+	$(MANAGE) makemessages --locale zh_Hans --ignore ".venv/*" --ignore "staticfiles/*" --no-obsolete
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Make sure GeoDjango's system libraries are present: GDAL, GEOS, PROJ and
-# SpatiaLite, plus the distribution's python3 with venv. Installs them with
+# SpatiaLite, plus the distribution's python3 with venv and gettext (to
+# compile the translations). Installs them with
 # apt-get when run as root on Debian/Ubuntu; otherwise says what to install.
 # Usage: scripts/system-deps.sh [extra Debian packages...]
 set -euo pipefail
 
-DEBIAN_PACKAGES=(gdal-bin libsqlite3-mod-spatialite python3-venv "$@")
-BREW_PACKAGES="gdal spatialite-tools python"
+DEBIAN_PACKAGES=(gdal-bin libsqlite3-mod-spatialite python3-venv gettext "$@")
+BREW_PACKAGES="gdal spatialite-tools python gettext"
 
 has_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 has_spatialite() { has_lib 'mod_spatialite\.so' || compgen -G '/usr/lib/*/mod_spatialite.so' >/dev/null; }

@@ -30,7 +30,7 @@
       color: "#ffffff",
       fillColor: REACH_COLOURS[feature.properties.reach] || "#555555",
       fillOpacity: 0.95,
-      className: "city-marker reach-" + feature.properties.reach,
+      className: "city-marker city-" + feature.properties.slug + " reach-" + feature.properties.reach,
     }).bindPopup(popupHtml(feature.properties));
   }
 
