@@ -6,6 +6,7 @@ Multi-valued filters take repeated parameters and mean "any of"
 """
 
 import django_filters as filters
+from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -24,13 +25,23 @@ from clusters.models import (
     Reach,
     Sector,
 )
+from clusters.templatetags.clusters_tags import local_name
 
 EARLIEST_YEAR = 1949
 LATEST_YEAR = 2100
 
 
+class LocalNameMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Options labelled in the reader's language."""
+
+    def label_from_instance(self, obj):
+        return local_name(obj)
+
+
 class SlugsFilter(filters.ModelMultipleChoiceFilter):
     """Any of several related objects, named by slug."""
+
+    field_class = LocalNameMultipleChoiceField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("to_field_name", "slug")
@@ -51,6 +62,20 @@ class AllSlugsFilter(SlugsFilter):
         super().__init__(*args, **kwargs)
 
 
+def ordering_filter(*fields):
+    """Sorting by (field, parameter value, ascending label, descending label),
+    with both directions' labels translatable."""
+    choices = []
+    for _field, param, ascending, descending in fields:
+        choices += [(param, ascending), (f"-{param}", descending)]
+    return filters.OrderingFilter(
+        label=_("Sort by"), fields=[(field, param) for field, param, *_labels in fields], choices=choices
+    )
+
+
+BY_NAME = ("name", "name", _("Name, A to Z"), _("Name, Z to A"))
+
+
 def reach_filter(label, lookups):
     """Reach matched through any of the given paths (e.g. a base's own reach
     or its member cities' provinces)."""
@@ -69,9 +94,7 @@ def reach_filter(label, lookups):
 class ProvinceFilter(filters.FilterSet):
     reach = filters.MultipleChoiceFilter(label=_("Reach"), choices=Reach.choices)
     kind = filters.MultipleChoiceFilter(label=_("Kind"), choices=ProvinceKind.choices)
-    ordering = filters.OrderingFilter(
-        label=_("Sort by"), fields=(("name", "name"),), field_labels={"name": _("Name")}
-    )
+    ordering = ordering_filter(BY_NAME)
 
     class Meta:
         model = Province
@@ -92,9 +115,7 @@ class CityFilter(filters.FilterSet):
     base = SlugsFilter(
         label=_("Planned base"), field_name="bases", queryset=PlannedBase.objects.order_by("name")
     )
-    ordering = filters.OrderingFilter(
-        label=_("Sort by"), fields=(("name", "name"),), field_labels={"name": _("Name")}
-    )
+    ordering = ordering_filter(BY_NAME)
 
     class Meta:
         model = City
@@ -107,9 +128,7 @@ class SectorFilter(filters.FilterSet):
         label=_("Top-level sectors only"), field_name="parent", lookup_expr="isnull"
     )
     intensity = filters.MultipleChoiceFilter(label=_("Factor intensity"), choices=Intensity.choices)
-    ordering = filters.OrderingFilter(
-        label=_("Sort by"), fields=(("name", "name"),), field_labels={"name": _("Name")}
-    )
+    ordering = ordering_filter(BY_NAME)
 
     class Meta:
         model = Sector
@@ -136,10 +155,9 @@ class PolicyDocumentFilter(filters.FilterSet):
     sector = SlugsFilter(label=_("Sector"), field_name="sectors", queryset=Sector.objects.order_by("name"))
     city = SlugsFilter(label=_("City"), field_name="cities", queryset=City.objects.order_by("name"))
     reach = reach_filter(_("Reach"), ["cities__province__reach", "bases__reach"])
-    ordering = filters.OrderingFilter(
-        label=_("Sort by"),
-        fields=(("name", "name"), ("published_on", "date")),
-        field_labels={"name": _("Title"), "published_on": _("Date")},
+    ordering = ordering_filter(
+        ("name", "name", _("Title, A to Z"), _("Title, Z to A")),
+        ("published_on", "date", _("Oldest first"), _("Newest first")),
     )
 
     class Meta:
@@ -165,9 +183,7 @@ class PlannedBaseFilter(filters.FilterSet):
     document = SlugsFilter(
         label=_("Source document"), field_name="documents", queryset=PolicyDocument.objects.order_by("name")
     )
-    ordering = filters.OrderingFilter(
-        label=_("Sort by"), fields=(("name", "name"),), field_labels={"name": _("Name")}
-    )
+    ordering = ordering_filter(BY_NAME)
 
     class Meta:
         model = PlannedBase

@@ -27,6 +27,7 @@ from clusters.models import (
     Sector,
 )
 from clusters.search import search_all
+from clusters.templatetags.clusters_tags import local_name
 
 # ---------------------------------------------------------------------------
 # Lists
@@ -86,7 +87,7 @@ def active_filters(query, filterset):
 
 def raw_and_label(field, item):
     if hasattr(item, "slug"):
-        return item.slug, str(item)
+        return item.slug, local_name(item)
     choices = dict(getattr(field, "choices", []) or [])
     return str(item), str(choices.get(item, item))
 

@@ -12,7 +12,6 @@ admin.site.site_title = _("Yangtze Clusters")
 admin.site.index_title = _("Reference data")
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path(
@@ -21,8 +20,9 @@ urlpatterns = [
         name="robots",
     ),
 ]
-# English pages at /, Simplified Chinese at /zh-hans/.
+# English pages at /, Simplified Chinese at /zh-hans/ (the admin too).
 urlpatterns += i18n_patterns(
+    path("admin/", admin.site.urls),
     path("", include("clusters.urls")),
     prefix_default_language=False,
 )

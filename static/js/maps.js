@@ -109,8 +109,8 @@
           .replace("{cities}", self.frame.dataset.cityCount)
           .replace("{bases}", self.frame.dataset.baseCount);
       }
-    }).catch(function (error) {
-      if (status) status.textContent = String(error);
+    }).catch(function () {
+      if (status) status.textContent = self.frame.dataset.loadError || "";
     });
   };
 
