@@ -73,6 +73,13 @@ def ordering_filter(*fields):
     )
 
 
+def choices_filter(label, choices, **kwargs):
+    """Any of a few fixed values, shown as checkboxes."""
+    return filters.MultipleChoiceFilter(
+        label=label, choices=choices, widget=forms.CheckboxSelectMultiple, **kwargs
+    )
+
+
 BY_NAME = ("name", "name", _("Name, A to Z"), _("Name, Z to A"))
 
 
@@ -88,12 +95,12 @@ def reach_filter(label, lookups):
             condition |= Q(**{f"{lookup}__in": values})
         return queryset.filter(pk__in=queryset.model.objects.filter(condition).values("pk"))
 
-    return filters.MultipleChoiceFilter(label=label, choices=Reach.choices, method=filter_reach)
+    return choices_filter(label, Reach.choices, method=filter_reach)
 
 
 class ProvinceFilter(filters.FilterSet):
-    reach = filters.MultipleChoiceFilter(label=_("Reach"), choices=Reach.choices)
-    kind = filters.MultipleChoiceFilter(label=_("Kind"), choices=ProvinceKind.choices)
+    reach = choices_filter(_("Reach"), Reach.choices)
+    kind = choices_filter(_("Kind"), ProvinceKind.choices)
     ordering = ordering_filter(BY_NAME)
 
     class Meta:
@@ -103,10 +110,8 @@ class ProvinceFilter(filters.FilterSet):
 
 class CityFilter(filters.FilterSet):
     province = SlugsFilter(label=_("Province"), queryset=Province.objects.order_by("name"))
-    reach = filters.MultipleChoiceFilter(
-        label=_("Reach"), field_name="province__reach", choices=Reach.choices
-    )
-    level = filters.MultipleChoiceFilter(label=_("Level"), choices=CityLevel.choices)
+    reach = choices_filter(_("Reach"), Reach.choices, field_name="province__reach")
+    level = choices_filter(_("Level"), CityLevel.choices)
     sector = SlugsFilter(
         label=_("Sector (through its bases)"),
         field_name="bases__sectors",
@@ -127,7 +132,7 @@ class SectorFilter(filters.FilterSet):
     top_level = filters.BooleanFilter(
         label=_("Top-level sectors only"), field_name="parent", lookup_expr="isnull"
     )
-    intensity = filters.MultipleChoiceFilter(label=_("Factor intensity"), choices=Intensity.choices)
+    intensity = choices_filter(_("Factor intensity"), Intensity.choices)
     ordering = ordering_filter(BY_NAME)
 
     class Meta:
@@ -136,8 +141,8 @@ class SectorFilter(filters.FilterSet):
 
 
 class PolicyDocumentFilter(filters.FilterSet):
-    kind = filters.MultipleChoiceFilter(label=_("Kind"), choices=DocumentKind.choices)
-    language = filters.MultipleChoiceFilter(label=_("Language"), choices=Language.choices)
+    kind = choices_filter(_("Kind"), DocumentKind.choices)
+    language = choices_filter(_("Language"), Language.choices)
     year_from = filters.NumberFilter(
         label=_("Published from (year)"),
         field_name="published_on__year",
@@ -166,8 +171,8 @@ class PolicyDocumentFilter(filters.FilterSet):
 
 
 class PlannedBaseFilter(filters.FilterSet):
-    kind = filters.MultipleChoiceFilter(label=_("Kind"), choices=BaseKind.choices)
-    stage = filters.MultipleChoiceFilter(label=_("Development stage"), choices=BaseStage.choices)
+    kind = choices_filter(_("Kind"), BaseKind.choices)
+    stage = choices_filter(_("Development stage"), BaseStage.choices)
     sector = SlugsFilter(label=_("Sector"), field_name="sectors", queryset=Sector.objects.order_by("name"))
     sector_all = AllSlugsFilter(
         label=_("All of these sectors"), field_name="sectors", queryset=Sector.objects.order_by("name")
