@@ -39,19 +39,27 @@ class LocalNameMultipleChoiceField(forms.ModelMultipleChoiceField):
 
 
 class SlugsFilter(filters.ModelMultipleChoiceFilter):
-    """Any of several related objects, named by slug."""
+    """Any of several related objects, named by slug.
+
+    Matches through a subquery on primary keys rather than a join, so the
+    list keeps one row per object and its annotated counts stay whole.
+    """
 
     field_class = LocalNameMultipleChoiceField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("to_field_name", "slug")
-        kwargs.setdefault("distinct", True)
         super().__init__(*args, **kwargs)
 
-    def get_filter_predicate(self, v):
-        # Match the related object itself; django-filter would otherwise
-        # compare its slug (the form's to_field_name) with the primary key.
-        return {self.field_name: v}
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        # Conjoined ("all of"): one subquery per object; otherwise one for any of them.
+        groups = [[obj] for obj in value] if self.conjoined else [list(value)]
+        for objects in groups:
+            matching = qs.model._base_manager.filter(**{f"{self.field_name}__in": objects})
+            qs = qs.filter(pk__in=matching.values("pk"))
+        return qs
 
 
 class AllSlugsFilter(SlugsFilter):
@@ -60,6 +68,12 @@ class AllSlugsFilter(SlugsFilter):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("conjoined", True)
         super().__init__(*args, **kwargs)
+
+
+class YearFilter(filters.NumberFilter):
+    """A whole year: 2019, never 2019.5."""
+
+    field_class = forms.IntegerField
 
 
 def ordering_filter(*fields):
@@ -129,8 +143,12 @@ class CityFilter(filters.FilterSet):
 
 class SectorFilter(filters.FilterSet):
     parent = SlugsFilter(label=_("Parent sector"), queryset=Sector.objects.order_by("name"))
-    top_level = filters.BooleanFilter(
-        label=_("Top-level sectors only"), field_name="parent", lookup_expr="isnull"
+    top_level = filters.TypedChoiceFilter(
+        label=_("Top-level sectors only"),
+        field_name="parent",
+        lookup_expr="isnull",
+        choices=[("true", _("Yes")), ("false", _("No"))],
+        coerce=lambda value: value == "true",
     )
     intensity = choices_filter(_("Factor intensity"), Intensity.choices)
     ordering = ordering_filter(BY_NAME)
@@ -143,14 +161,14 @@ class SectorFilter(filters.FilterSet):
 class PolicyDocumentFilter(filters.FilterSet):
     kind = choices_filter(_("Kind"), DocumentKind.choices)
     language = choices_filter(_("Language"), Language.choices)
-    year_from = filters.NumberFilter(
+    year_from = YearFilter(
         label=_("Published from (year)"),
         field_name="published_on__year",
         lookup_expr="gte",
         min_value=EARLIEST_YEAR,
         max_value=LATEST_YEAR,
     )
-    year_to = filters.NumberFilter(
+    year_to = YearFilter(
         label=_("Published until (year)"),
         field_name="published_on__year",
         lookup_expr="lte",

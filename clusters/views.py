@@ -75,21 +75,20 @@ def active_filters(query, filterset):
     if not filterset.is_bound or not filterset.is_valid():
         return []
     chips = []
-    for name, value in filterset.form.cleaned_data.items():
-        if name == "ordering" or value in (None, "", []):
+    for name, field in filterset.form.fields.items():
+        values = [value for value in query.getlist(name) if value != ""]
+        if name == "ordering" or not values:
             continue
-        field = filterset.form.fields[name]
-        for item in value if isinstance(value, list | tuple) or hasattr(value, "model") else [value]:
-            raw, shown = raw_and_label(field, item)
-            chips.append((field.label, shown, "?" + without(query, name, raw)))
+        labels = value_labels(field, filterset.form.cleaned_data.get(name))
+        chips += [(field.label, labels.get(raw, raw), "?" + without(query, name, raw)) for raw in values]
     return chips
 
 
-def raw_and_label(field, item):
-    if hasattr(item, "slug"):
-        return item.slug, local_name(item)
-    choices = dict(getattr(field, "choices", []) or [])
-    return str(item), str(choices.get(item, item))
+def value_labels(field, cleaned):
+    """Raw query value -> what the reader sees for it."""
+    if hasattr(field, "queryset"):
+        return {obj.slug: local_name(obj) for obj in cleaned or []}
+    return {str(value): str(label) for value, label in getattr(field, "choices", [])}
 
 
 def without(query, name, raw):
@@ -285,20 +284,14 @@ class HomeView(TemplateView):
 
 class MapView(TemplateView):
     template_name = "clusters/map.html"
+    # The base filters that the cities layer understands too (kind aside).
+    controls = ["sector", "reach", "province", "kind"]
 
     def get_context_data(self, **kwargs):
+        form = PlannedBaseFilter(self.request.GET or None).form
         return super().get_context_data(
-            filter_form=MapFilter(self.request.GET or None).form,
-            reaches=Reach,
-            **kwargs,
+            filter_fields=[form[name] for name in self.controls], reaches=Reach, **kwargs
         )
-
-
-class MapFilter(PlannedBaseFilter):
-    """The map's controls: the base filters that also make sense for cities."""
-
-    class Meta(PlannedBaseFilter.Meta):
-        fields = ["sector", "reach", "province", "kind"]
 
 
 def cities_geojson(request):
