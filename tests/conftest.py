@@ -1,8 +1,30 @@
 import pytest
 from django.core.management import call_command
 
+from clusters.management.commands.load_reference_data import DOMAIN_MODELS
+from clusters.models import City, Sector
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Load the shipped reference data once into the test database; each test
+    then runs inside a transaction that is rolled back."""
+    with django_db_blocker.unblock():
+        call_command("load_reference_data", verbosity=0)
+
 
 @pytest.fixture
 def reference_data(db):
-    """The shipped fixtures, loaded the way `make run` loads them."""
-    call_command("load_reference_data", verbosity=0)
+    """The shipped fixtures, as `make run` loads them (already in the test
+    database; loaded again after a transactional test has flushed it)."""
+    if not City.objects.exists():
+        call_command("load_reference_data", verbosity=0)
+
+
+@pytest.fixture
+def empty_database(db):
+    """No domain rows at all, for tests of loading into an empty database."""
+    City.objects.update(parent=None)
+    Sector.objects.update(parent=None)
+    for model in reversed(DOMAIN_MODELS):
+        model.objects.all().delete()

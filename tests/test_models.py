@@ -31,7 +31,8 @@ from tests.factories import (
     SectorFactory,
 )
 
-pytestmark = pytest.mark.django_db
+# Factories make every row these tests look at.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_database")]
 
 ALL_FACTORIES = [
     ProvinceFactory,

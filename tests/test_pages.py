@@ -1022,6 +1022,7 @@ def test_bases_geojson_joins_member_cities_and_leaves_out_bases_without_cities(c
         assert feature["geometry"]["coordinates"] == [points[m["city"][0]] for m in members], slug
 
 
+@pytest.mark.usefixtures("empty_database")
 def test_a_base_with_an_area_is_a_multipolygon(client):
     ring = ((113.0, 29.0), (114.0, 29.0), (114.0, 30.0), (113.0, 29.0))
     base = factories.PlannedBaseFactory(slug="outlined", area=MultiPolygon(Polygon(ring), srid=4326))
@@ -1033,6 +1034,7 @@ def test_a_base_with_an_area_is_a_multipolygon(client):
     assert feature["geometry"]["coordinates"] == [[[list(point) for point in ring]]]
 
 
+@pytest.mark.usefixtures("empty_database")
 def test_a_city_without_a_location_is_left_off_the_map(client):
     factories.CityFactory(slug="nowhere", location=None)
     factories.CityFactory(slug="somewhere")
@@ -1125,7 +1127,8 @@ def test_map_page_with_invalid_filters_shows_the_errors(client, reference_data, 
 def test_map_offers_only_the_filters_both_layers_understand(client, reference_data):
     response = client.get("/map/")
 
-    assert [field.name for field in response.context["filter_fields"]] == ["sector", "reach", "province", "kind"]
+    names = [field.name for field in response.context["filter_fields"]]
+    assert names == ["sector", "reach", "province", "kind"]
     html = response.content.decode()
     assert 'name="stage"' not in html
     assert 'name="city_all"' not in html

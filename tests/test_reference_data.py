@@ -34,7 +34,9 @@ EXPECTED_COUNTS = {
 }
 
 
-def test_loading_into_an_empty_database_gives_the_documented_counts(reference_data):
+def test_loading_into_an_empty_database_gives_the_documented_counts(empty_database):
+    call_command("load_reference_data", verbosity=0)
+
     assert {model: model.objects.count() for model in EXPECTED_COUNTS} == EXPECTED_COUNTS
 
 
@@ -173,7 +175,7 @@ def copy_fixtures_with_bad_reference(tmp_path):
     return fixtures
 
 
-def test_loaddata_with_an_unknown_city_fails_and_changes_nothing(tmp_path):
+def test_loaddata_with_an_unknown_city_fails_and_changes_nothing(empty_database, tmp_path):
     fixtures = copy_fixtures_with_bad_reference(tmp_path)
     files = [str(path) for path in sorted(fixtures.glob("*.json"))]
 
@@ -183,7 +185,7 @@ def test_loaddata_with_an_unknown_city_fails_and_changes_nothing(tmp_path):
     assert not any(domain_row_counts().values())
 
 
-def test_load_reference_data_reports_a_bad_reference_and_loads_nothing(tmp_path):
+def test_load_reference_data_reports_a_bad_reference_and_loads_nothing(empty_database, tmp_path):
     fixtures = copy_fixtures_with_bad_reference(tmp_path)
 
     with pytest.raises(CommandError, match="nothing was changed") as excinfo:
@@ -193,12 +195,12 @@ def test_load_reference_data_reports_a_bad_reference_and_loads_nothing(tmp_path)
     assert not any(domain_row_counts().values())
 
 
-def test_load_reference_data_refuses_an_empty_folder(tmp_path):
+def test_load_reference_data_refuses_an_empty_folder(empty_database, tmp_path):
     with pytest.raises(CommandError, match="No fixtures"):
         call_command("load_reference_data", fixtures_dir=tmp_path)
 
 
-def test_load_reference_data_reports_invalid_json(tmp_path):
+def test_load_reference_data_reports_invalid_json(empty_database, tmp_path):
     (tmp_path / "01_broken.json").write_text("[{")
 
     with pytest.raises(CommandError, match=r"01_broken\.json: not valid JSON"):
