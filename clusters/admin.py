@@ -89,7 +89,7 @@ class ProvinceAdmin(admin.ModelAdmin):
     inlines = [CityInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(city_total=Count("cities"))
+        return super().get_queryset(request).for_list()
 
     @admin.display(description=_("cities"), ordering="city_total")
     def city_count(self, obj):
@@ -137,7 +137,7 @@ class SectorAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(base_total=Count("bases"))
+        return super().get_queryset(request).for_list()
 
     @admin.display(description=_("bases"), ordering="base_total")
     def base_count(self, obj):

@@ -110,6 +110,15 @@ class SlugManager(models.Manager):
         return self.get(slug=slug)
 
 
+class EntityQuerySet(models.QuerySet):
+    def for_list(self):
+        """What a list of these shows beside each row, fetched up front."""
+        return self
+
+
+EntityManager = SlugManager.from_queryset(EntityQuerySet)
+
+
 class Entity(TimeStampedModel):
     """What every public entity has: bilingual names, a slug, a description."""
 
@@ -132,7 +141,7 @@ class Entity(TimeStampedModel):
         help_text=_("Markdown. Write in your own words and say where each fact comes from."),
     )
 
-    objects = SlugManager()
+    objects = EntityManager()
 
     class Meta:
         abstract = True
@@ -158,6 +167,11 @@ def slug_not_empty(model_name):
 # ---------------------------------------------------------------------------
 
 
+class ProvinceQuerySet(EntityQuerySet):
+    def for_list(self):
+        return self.annotate(city_total=models.Count("cities", distinct=True))
+
+
 class Province(Entity):
     """One of the Belt's 11 province-level divisions."""
 
@@ -166,19 +180,17 @@ class Province(Entity):
     reach = models.CharField(_("reach"), max_length=12, choices=Reach.choices, db_index=True)
     kind = models.CharField(_("kind"), max_length=12, choices=ProvinceKind.choices)
 
+    objects = SlugManager.from_queryset(ProvinceQuerySet)()
+
     class Meta(Entity.Meta):
         verbose_name = _("province")
         verbose_name_plural = _("provinces")
         constraints = [slug_not_empty("province")]
 
 
-class CityQuerySet(models.QuerySet):
-    def with_relations(self):
-        return self.select_related("province", "parent")
-
-
-class CityManager(SlugManager.from_queryset(CityQuerySet)):
-    pass
+class CityQuerySet(EntityQuerySet):
+    def for_list(self):
+        return self.select_related("province").annotate(base_total=models.Count("bases", distinct=True))
 
 
 class City(Entity):
@@ -205,7 +217,7 @@ class City(Entity):
         help_text=_("City centre, WGS84. Click the map or drag the marker."),
     )
 
-    objects = CityManager()
+    objects = SlugManager.from_queryset(CityQuerySet)()
 
     class Meta(Entity.Meta):
         verbose_name = _("city")
@@ -239,6 +251,11 @@ class City(Entity):
 # ---------------------------------------------------------------------------
 
 
+class SectorQuerySet(EntityQuerySet):
+    def for_list(self):
+        return self.select_related("parent").annotate(base_total=models.Count("bases", distinct=True))
+
+
 class Sector(Entity):
     url_name = "sector-detail"
 
@@ -259,6 +276,8 @@ class Sector(Entity):
         db_index=True,
         help_text=_("Only where a source says so; leave empty otherwise."),
     )
+
+    objects = SlugManager.from_queryset(SectorQuerySet)()
 
     class Meta(Entity.Meta):
         verbose_name = _("sector")
@@ -361,7 +380,11 @@ class PolicyDocument(Entity):
 # ---------------------------------------------------------------------------
 
 
-class PlannedBaseQuerySet(models.QuerySet):
+class PlannedBaseQuerySet(EntityQuerySet):
+    def for_list(self):
+        members = BaseMembership.objects.select_related("city")
+        return self.prefetch_related("sectors", models.Prefetch("memberships", queryset=members))
+
     def with_relations(self):
         return self.prefetch_related(
             "sectors",

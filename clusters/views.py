@@ -2,7 +2,7 @@
 page fetches its relations in a fixed number of queries."""
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -17,8 +17,6 @@ from clusters.filters import (
     SectorFilter,
 )
 from clusters.models import (
-    BaseMembership,
-    BaseSource,
     City,
     PlannedBase,
     PolicyDocument,
@@ -47,7 +45,7 @@ class FilteredListView(ListView):
 
     def get_queryset(self):
         self.filterset = self.filterset_class(
-            self.request.GET or None, queryset=super().get_queryset(), request=self.request
+            self.request.GET or None, queryset=self.model.objects.for_list(), request=self.request
         )
         if self.filterset.is_bound and not self.filterset.is_valid():
             return self.filterset.queryset.none()
@@ -115,27 +113,12 @@ class PlannedBaseListView(FilteredListView):
     page_title = _("Planned bases")
     page_description = _("Industrial bases, clusters, alliances and chains that documents plan.")
 
-    def get_queryset(self):
-        return (
-            super()
-            .get_queryset()
-            .prefetch_related(
-                "sectors",
-                Prefetch("memberships", queryset=BaseMembership.objects.select_related("city")),
-            )
-        )
-
 
 class SectorListView(FilteredListView):
     model = Sector
     filterset_class = SectorFilter
     page_title = _("Sectors")
     page_description = _("Industries and their sub-sectors named in the sources.")
-
-    def get_queryset(self):
-        return (
-            super().get_queryset().select_related("parent").annotate(base_total=Count("bases", distinct=True))
-        )
 
 
 class CityListView(FilteredListView):
@@ -144,23 +127,12 @@ class CityListView(FilteredListView):
     page_title = _("Cities")
     page_description = _("Cities named in the planning documents, with their province and reach.")
 
-    def get_queryset(self):
-        return (
-            super()
-            .get_queryset()
-            .select_related("province")
-            .annotate(base_total=Count("bases", distinct=True))
-        )
-
 
 class ProvinceListView(FilteredListView):
     model = Province
     filterset_class = ProvinceFilter
     page_title = _("Provinces")
     page_description = _("The eleven province-level divisions of the Yangtze River Economic Belt.")
-
-    def get_queryset(self):
-        return super().get_queryset().annotate(city_total=Count("cities", distinct=True))
 
 
 # ---------------------------------------------------------------------------
@@ -228,9 +200,7 @@ class PlannedBaseDetailView(DetailView):
     model = PlannedBase
 
     def get_queryset(self):
-        return geojson.with_members(PlannedBase.objects.all()).prefetch_related(
-            "sectors", Prefetch("sources", queryset=BaseSource.objects.select_related("document"))
-        )
+        return PlannedBase.objects.with_relations()
 
     def get_context_data(self, **kwargs):
         base = self.object
