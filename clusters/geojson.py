@@ -1,9 +1,6 @@
 """The one place that turns cities and bases into GeoJSON (RFC 7946:
 WGS84, [longitude, latitude]) for the site's maps."""
 
-from django.db.models import Prefetch
-
-from clusters.models import BaseMembership
 from clusters.templatetags.clusters_tags import local_name
 
 
@@ -38,13 +35,8 @@ def city_feature(city):
     }
 
 
-def with_members(bases):
-    members = BaseMembership.objects.select_related("city__province").order_by("position", "id")
-    return bases.prefetch_related(Prefetch("memberships", queryset=members))
-
-
 def base_features(bases):
-    return (base_feature(base) for base in with_members(bases))
+    return (base_feature(base) for base in bases.with_members())
 
 
 def base_feature(base):

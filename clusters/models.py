@@ -381,16 +381,17 @@ class PolicyDocument(Entity):
 
 
 class PlannedBaseQuerySet(EntityQuerySet):
+    def with_members(self):
+        """Member cities (and their provinces) in the order the source lists them."""
+        members = BaseMembership.objects.select_related("city__province").order_by("position", "id")
+        return self.prefetch_related(models.Prefetch("memberships", queryset=members))
+
     def for_list(self):
-        members = BaseMembership.objects.select_related("city")
-        return self.prefetch_related("sectors", models.Prefetch("memberships", queryset=members))
+        return self.with_members().prefetch_related("sectors")
 
     def with_relations(self):
-        return self.prefetch_related(
-            "sectors",
-            models.Prefetch("memberships", queryset=BaseMembership.objects.select_related("city__province")),
-            models.Prefetch("sources", queryset=BaseSource.objects.select_related("document")),
-        )
+        sources = BaseSource.objects.select_related("document")
+        return self.for_list().prefetch_related(models.Prefetch("sources", queryset=sources))
 
 
 class PlannedBase(Entity):

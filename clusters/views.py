@@ -2,7 +2,7 @@
 page fetches its relations in a fixed number of queries."""
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.http import JsonResponse
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -215,7 +215,7 @@ class ProvinceDetailView(DetailView):
 
     def get_context_data(self, **kwargs):
         province = self.object
-        cities = province.cities.select_related("province").annotate(base_total=Count("bases", distinct=True))
+        cities = City.objects.for_list().filter(province=province).order_by("name")
         return super().get_context_data(
             map_data=geojson.feature_collection(geojson.city_features(cities)),
             cities=cities,
