@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdminMixin
 
 from clusters.models import (
+    BASE_NEEDS_A_SOURCE,
     BaseMembership,
     BaseSource,
     City,
@@ -217,9 +218,7 @@ class SourceFormSet(forms.BaseInlineFormSet):
             form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
         ]
         if not kept:
-            raise forms.ValidationError(
-                _("A planned base needs at least one source document: add the document that plans it.")
-            )
+            raise forms.ValidationError(BASE_NEEDS_A_SOURCE)
 
 
 class SourceInline(admin.StackedInline):

@@ -7,9 +7,12 @@ Multi-valued filters take repeated parameters and mean "any of"
 
 import django_filters as filters
 from django import forms
+from django.contrib.gis.measure import D
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 
+from clusters import geo
 from clusters.models import (
     BaseKind,
     BaseStage,
@@ -25,10 +28,8 @@ from clusters.models import (
     Reach,
     Sector,
 )
+from clusters.search import SEARCHED_FIELDS, matching
 from clusters.templatetags.clusters_tags import local_name
-
-EARLIEST_YEAR = 1949
-LATEST_YEAR = 2100
 
 
 class LocalNameMultipleChoiceField(forms.ModelMultipleChoiceField):
@@ -47,8 +48,11 @@ class SlugsFilter(filters.ModelMultipleChoiceFilter):
 
     field_class = LocalNameMultipleChoiceField
 
+    help_text = _("Slugs; repeat the parameter to match any of them.")
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("to_field_name", "slug")
+        kwargs.setdefault("help_text", self.help_text)
         super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
@@ -65,11 +69,18 @@ class SlugsFilter(filters.ModelMultipleChoiceFilter):
 class AllSlugsFilter(SlugsFilter):
     """All of several related objects, named by slug."""
 
+    help_text = _("Slugs; repeat the parameter to match only what has all of them.")
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("conjoined", True)
         super().__init__(*args, **kwargs)
 
 
+EARLIEST_YEAR = 1949
+LATEST_YEAR = 2100
+
+
+@extend_schema_field({"type": "integer", "minimum": EARLIEST_YEAR, "maximum": LATEST_YEAR})
 class YearFilter(filters.NumberFilter):
     """A whole year: 2019, never 2019.5."""
 
@@ -89,6 +100,7 @@ def ordering_filter(*fields):
 
 def choices_filter(label, choices, **kwargs):
     """Any of a few fixed values, shown as checkboxes."""
+    kwargs.setdefault("help_text", _("Repeat the parameter to match any of these values."))
     return filters.MultipleChoiceFilter(
         label=label, choices=choices, widget=forms.CheckboxSelectMultiple, **kwargs
     )
@@ -211,3 +223,144 @@ class PlannedBaseFilter(filters.FilterSet):
     class Meta:
         model = PlannedBase
         fields = ["kind", "stage", "sector", "city", "province", "reach", "document"]
+
+
+def stable_order(queryset):
+    """The FilterSet's ordering if one was asked for, else the model's, with
+    pk breaking ties so that pages never repeat or skip a row. Explicit,
+    because Meta.ordering is dropped once a list annotates counts."""
+    if queryset.query.order_by:
+        return queryset.order_by(*queryset.query.order_by, "pk")
+    return queryset.order_by(*queryset.model._meta.ordering, "pk")
+
+
+# ---------------------------------------------------------------------------
+# The API's extra parameters: text search and, for mapped entities, a box
+# and a distance. The pages keep their own forms; the rules are the same.
+# ---------------------------------------------------------------------------
+
+MAX_SEARCH_CHARS = 200
+MAX_RADIUS_KM = 5000
+
+
+class GeometryParameterField(forms.CharField):
+    """A text parameter parsed into a geometry by one of clusters.geo's parsers."""
+
+    def __init__(self, *args, parse, **kwargs):
+        self.parse = parse
+        kwargs.setdefault("max_length", 200)
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return self.parse(value) if value else None
+
+
+class GeometryParameterFilter(filters.Filter):
+    field_class = GeometryParameterField
+
+
+@extend_schema_field({"type": "number", "minimum": 0, "maximum": MAX_RADIUS_KM})
+class RadiusFilter(filters.NumberFilter):
+    pass
+
+
+def matching_any(queryset, lookups, value):
+    """Rows where any of the lookups matches (through a pk subquery, so the
+    list keeps one row per object)."""
+    condition = Q()
+    for lookup in lookups:
+        condition |= Q(**{lookup: value})
+    return queryset.filter(pk__in=queryset.model._base_manager.filter(condition).values("pk"))
+
+
+class ApiFilterForm(forms.Form):
+    def clean(self):
+        cleaned = super().clean()
+        near, radius = cleaned.get("near"), cleaned.get("radius_km")
+        if "near" in self.fields and (near is None) != (radius is None) and not self.errors:
+            raise forms.ValidationError(_("Give `near` and `radius_km` together."), code="incomplete")
+        return cleaned
+
+
+class ApiFilterMixin(filters.FilterSet):
+    """`search` over names (English and Chinese) and texts, as the site's search."""
+
+    search = filters.CharFilter(
+        label=_("Words to find in names (English or Chinese) and texts"),
+        method="filter_search",
+        max_length=MAX_SEARCH_CHARS,
+    )
+
+    def filter_search(self, queryset, name, value):
+        model = queryset.model
+        found = model._base_manager.filter(matching(model, value, SEARCHED_FIELDS[model]))
+        return queryset.filter(pk__in=found.values("pk"))
+
+
+class GeoApiFilterMixin(ApiFilterMixin):
+    """`in_bbox` and `near` + `radius_km`, matched against `geometry_lookups`
+    (paths to the geometries that place a row on the map)."""
+
+    geometry_lookups = ()
+
+    in_bbox = GeometryParameterFilter(
+        label=_("Only what lies in this box: minLon,minLat,maxLon,maxLat (WGS84)"),
+        method="filter_in_bbox",
+        parse=geo.parse_bbox,
+    )
+    near = GeometryParameterFilter(
+        label=_("Only what lies within radius_km of this point: lon,lat (WGS84)"),
+        method="filter_near",
+        parse=geo.parse_lon_lat,
+    )
+    radius_km = RadiusFilter(
+        label=_("Distance from `near`, in kilometres (up to 5000)"),
+        method="filter_radius_km",
+        min_value=0,
+        max_value=MAX_RADIUS_KM,
+    )
+
+    # `value: str` documents the parameter's type in the API schema; the
+    # method receives the geometry the form field parsed from that text.
+    def filter_in_bbox(self, queryset, name, value: str):
+        return matching_any(queryset, [f"{path}__intersects" for path in self.geometry_lookups], value)
+
+    def filter_near(self, queryset, name, value: str):
+        distance = (value, D(km=self.form.cleaned_data["radius_km"]))
+        return matching_any(queryset, [f"{path}__distance_lte" for path in self.geometry_lookups], distance)
+
+    def filter_radius_km(self, queryset, name, value):
+        # Applied together with `near`, in filter_near.
+        return queryset
+
+
+class ProvinceApiFilter(GeoApiFilterMixin, ProvinceFilter):
+    geometry_lookups = ("cities__location",)
+
+    class Meta(ProvinceFilter.Meta):
+        form = ApiFilterForm
+
+
+class CityApiFilter(GeoApiFilterMixin, CityFilter):
+    geometry_lookups = ("location",)
+
+    class Meta(CityFilter.Meta):
+        form = ApiFilterForm
+
+
+class SectorApiFilter(ApiFilterMixin, SectorFilter):
+    class Meta(SectorFilter.Meta):
+        form = ApiFilterForm
+
+
+class PolicyDocumentApiFilter(ApiFilterMixin, PolicyDocumentFilter):
+    class Meta(PolicyDocumentFilter.Meta):
+        form = ApiFilterForm
+
+
+class PlannedBaseApiFilter(GeoApiFilterMixin, PlannedBaseFilter):
+    geometry_lookups = ("area", "cities__location")
+
+    class Meta(PlannedBaseFilter.Meta):
+        form = ApiFilterForm

@@ -15,7 +15,7 @@ import re
 from django.contrib.gis import forms
 from django.contrib.gis.db import models
 from django.contrib.gis.gdal import GDALException
-from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon
+from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon, Point, Polygon
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -234,6 +234,40 @@ def iter_lon_lat(coords):
         return
     for item in coords:
         yield from iter_lon_lat(item)
+
+
+def parse_bbox(text):
+    """'minLon,minLat,maxLon,maxLat' (EPSG:4326) -> a Polygon."""
+    west, south, east, north = parse_numbers(
+        text, 4, _("Give the box as minLon,minLat,maxLon,maxLat, e.g. 113.7,30.2,114.8,31.0.")
+    )
+    check_lon_lat(west, south)
+    check_lon_lat(east, north)
+    if west >= east or south >= north:
+        raise invalid(
+            _("The box's minimum longitude and latitude must be smaller than its maximum ones."),
+            "out_of_range",
+        )
+    box = Polygon.from_bbox((west, south, east, north))
+    box.srid = WGS84_SRID
+    return box
+
+
+def parse_lon_lat(text):
+    """'lon,lat' (EPSG:4326) -> a Point."""
+    lon, lat = parse_numbers(text, 2, _("Give the point as lon,lat, e.g. 114.30,30.59."))
+    check_lon_lat(lon, lat)
+    return Point(lon, lat, srid=WGS84_SRID)
+
+
+def parse_numbers(text, count, message):
+    parts = text.split(",")
+    if len(parts) != count:
+        raise invalid(message, "invalid")
+    try:
+        return [float(part) for part in parts]
+    except ValueError:
+        raise invalid(message, "invalid") from None
 
 
 def within_belt(geometry):

@@ -1,6 +1,9 @@
 """The one place that turns cities and bases into GeoJSON (RFC 7946:
 WGS84, [longitude, latitude]) for the site's maps."""
 
+from django.contrib.gis.geos import MultiPoint
+
+from clusters.geo import WGS84_SRID
 from clusters.templatetags.clusters_tags import local_name
 
 
@@ -65,9 +68,23 @@ def base_feature(base):
 
 
 def base_geometry(base):
+    return geometry_dict(base_shape(base))
+
+
+def base_shape(base):
+    """Its area, else the MultiPoint of its located member cities, else None."""
     if base.area is not None:
-        return {"type": "MultiPolygon", "coordinates": base.area.coords}
-    coordinates = [[m.city.location.x, m.city.location.y] for m in base.memberships.all() if m.city.location]
-    if not coordinates:
+        return base.area
+    return multipoint([membership.city.location for membership in base.memberships.all()])
+
+
+def multipoint(points):
+    """The given points (None entries skipped) as one MultiPoint, or None."""
+    located = [point for point in points if point is not None]
+    return MultiPoint(located, srid=WGS84_SRID) if located else None
+
+
+def geometry_dict(geometry):
+    if geometry is None:
         return None
-    return {"type": "MultiPoint", "coordinates": coordinates}
+    return {"type": geometry.geom_type, "coordinates": geometry.coords}

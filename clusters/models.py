@@ -394,6 +394,9 @@ class PlannedBaseQuerySet(EntityQuerySet):
         return self.for_list().prefetch_related(models.Prefetch("sources", queryset=sources))
 
 
+BASE_NEEDS_A_SOURCE = _("A planned base needs at least one source document: add the document that plans it.")
+
+
 class PlannedBase(Entity):
     """An industrial base, cluster, alliance or chain that a document plans."""
 

@@ -15,6 +15,7 @@ from clusters.filters import (
     PolicyDocumentFilter,
     ProvinceFilter,
     SectorFilter,
+    stable_order,
 )
 from clusters.models import (
     City,
@@ -49,12 +50,7 @@ class FilteredListView(ListView):
         )
         if self.filterset.is_bound and not self.filterset.is_valid():
             return self.filterset.queryset.none()
-        queryset = self.filterset.qs
-        if not queryset.query.order_by:
-            # Explicit, because Meta.ordering is dropped once a list annotates
-            # counts, and pages need a stable order; pk breaks ties.
-            queryset = queryset.order_by(*queryset.model._meta.ordering, "pk")
-        return queryset
+        return stable_order(self.filterset.qs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -39,6 +39,11 @@ INSTALLED_APPS = [
     "django.contrib.gis",
     "django_filters",
     "leaflet",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "rest_framework_gis",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "clusters",
 ]
 
@@ -99,6 +104,60 @@ USE_TZ = True
 
 # Rows per page on every public list.
 PAGE_SIZE = env.int("PAGE_SIZE", default=25)
+
+# The API (clusters/api/). Anyone may read; writes need a login (session or
+# token) and the model's Django permissions. Anonymous clients are throttled
+# per IP address; the rate is documented in the README.
+API_MAX_PAGE_SIZE = 100
+API_ANON_RATE = env.str("API_ANON_RATE", default="120/minute")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissionsOrAnonReadOnly"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+        "clusters.api.renderers.CSVRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "clusters.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": PAGE_SIZE,
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": API_ANON_RATE},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "clusters.api.errors.exception_handler",
+    "URL_FORMAT_OVERRIDE": "format",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Yangtze Clusters API",
+    "DESCRIPTION": (
+        "Policy documents, sectors, cities, provinces and planned industrial bases of the "
+        "Yangtze River Economic Belt. Read access is open; writes need an editor account "
+        "with the model's permissions (session or `Authorization: Token <key>`). "
+        "Lists are paginated (`page`, `page_size` up to 100) and available as CSV with "
+        "`?format=csv`; mapped entities are also served as GeoJSON."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ReachEnum": "clusters.models.Reach",
+        "ProvinceKindEnum": "clusters.models.ProvinceKind",
+        "CityLevelEnum": "clusters.models.CityLevel",
+        "IntensityEnum": "clusters.models.Intensity",
+        "DocumentKindEnum": "clusters.models.DocumentKind",
+        "LanguageEnum": "clusters.models.Language",
+        "DatePrecisionEnum": "clusters.models.DatePrecision",
+        "BaseKindEnum": "clusters.models.BaseKind",
+        "BaseStageEnum": "clusters.models.BaseStage",
+        "MembershipRoleEnum": "clusters.models.MembershipRole",
+    },
+}
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -1,0 +1,114 @@
+"""Serializer fields: related objects by slug with their URLs, and geometry
+parsed exactly as the admin parses it."""
+
+import json
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_slug
+from django.urls import reverse
+from django.utils.http import urlencode
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework_gis.fields import GeometryField
+
+SLUG_MAX_LENGTH = 100
+
+
+class SlugReferenceField(serializers.SlugRelatedField):
+    """Another entity named by its slug. The value is checked to look like a
+    slug before it reaches the database."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "slug")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or len(data) > SLUG_MAX_LENGTH:
+            self.fail("invalid")
+        try:
+            validate_slug(data)
+        except DjangoValidationError:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class SlugUrlMixin:
+    """Reverses by slug alone, so that the API URLs inside a CSV or GeoJSON
+    answer do not carry that request's `?format=`."""
+
+    def get_url(self, obj, view_name, request, format):
+        if obj is None or not obj.slug:
+            return None
+        return absolute_url(request, reverse(view_name, kwargs={"slug": obj.slug}))
+
+
+class SlugIdentityField(SlugUrlMixin, serializers.HyperlinkedIdentityField):
+    pass
+
+
+class SlugHyperlinkField(SlugUrlMixin, serializers.HyperlinkedRelatedField):
+    pass
+
+
+def absolute_url(request, path):
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def detail_url(basename):
+    """This object's own API URL."""
+    return SlugIdentityField(view_name=f"api:{basename}-detail", lookup_field="slug")
+
+
+def related_url(basename, source, **kwargs):
+    """The API URL of a related object (or of each, with many=True)."""
+    return SlugHyperlinkField(
+        view_name=f"api:{basename}-detail", lookup_field="slug", source=source, read_only=True, **kwargs
+    )
+
+
+@extend_schema_field(OpenApiTypes.URI)
+class PageUrlField(serializers.Field):
+    """The object's public page."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return absolute_url(self.context.get("request"), value.get_absolute_url())
+
+
+@extend_schema_field(OpenApiTypes.URI)
+class FilteredListUrlField(serializers.Field):
+    """The API list of related objects, e.g. a city's bases: /api/v1/bases/?city=wuhan."""
+
+    def __init__(self, basename, parameter, **kwargs):
+        self.basename, self.parameter = basename, parameter
+        super().__init__(source="slug", read_only=True, **kwargs)
+
+    def to_representation(self, slug):
+        path = f"{reverse(f'api:{self.basename}-list')}?{urlencode({self.parameter: slug})}"
+        return absolute_url(self.context.get("request"), path)
+
+
+class SafeGeometryField(GeometryField):
+    """GeoJSON (or WKT) in EPSG:4326, validated by the model field's own form
+    field, which refuses any other CRS before GDAL parses the input."""
+
+    def __init__(self, model, field_name, **kwargs):
+        self.form_field = model._meta.get_field(field_name).formfield()
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value):
+        if value in ("", None):
+            return None
+        if isinstance(value, dict):
+            value = json.dumps(value)
+        if not isinstance(value, str):
+            raise serializers.ValidationError("Give a GeoJSON geometry object (or WKT text) in EPSG:4326.")
+        try:
+            return self.form_field.clean(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from None

@@ -1,0 +1,82 @@
+"""Output formats beside JSON: CSV for spreadsheets, GeoJSON for GIS tools."""
+
+import csv
+import io
+import json
+
+from rest_framework import renderers
+
+# Characters that make a spreadsheet treat a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+LIST_SEPARATOR = "; "
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """One row per record. Nested objects become dotted columns
+    (`province.slug`); lists become `a; b` (by slug where items have one)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        records = data.get("results", [data]) if isinstance(data, dict) else data
+        rows = [dict(flatten(record)) for record in records]
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        if not columns:
+            columns = header_from_view(renderer_context)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
+        return buffer.getvalue().encode(self.charset)
+
+
+def flatten(record, prefix=""):
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value.get("type") == "Point":
+            # Points as two numeric columns, which spreadsheets can use.
+            yield f"{name}.longitude", value["coordinates"][0]
+            yield f"{name}.latitude", value["coordinates"][1]
+        elif isinstance(value, dict) and not is_geometry(value):
+            yield from flatten(value, f"{name}.")
+        elif isinstance(value, list):
+            yield name, LIST_SEPARATOR.join(list_item_text(item) for item in value)
+        elif isinstance(value, dict):
+            yield name, json.dumps(value, separators=(",", ":"))
+        else:
+            yield name, value
+
+
+def is_geometry(value):
+    return "type" in value and ("coordinates" in value or "geometries" in value)
+
+
+def list_item_text(item):
+    """A nested summary by its first field, which is the related object's slug."""
+    if isinstance(item, dict):
+        return str(next(iter(item.values()), ""))
+    return str(item)
+
+
+def spreadsheet_safe(value):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def header_from_view(renderer_context):
+    view = (renderer_context or {}).get("view")
+    if view is None or not hasattr(view, "get_serializer"):
+        return []
+    return list(view.get_serializer().fields)
+
+
+class GeoJSONRenderer(renderers.JSONRenderer):
+    """RFC 7946's media type, so GIS clients recognise the layer."""
+
+    media_type = "application/geo+json"
+    format = "geojson"

@@ -1,0 +1,200 @@
+"""One viewset per entity: list and detail by slug, filtered by the entity's
+FilterSet (the pages' filters plus search and, for mapped entities, a box and
+a distance), CSV for lists, GeoJSON for whatever has a place on the map."""
+
+from django.db.models import Prefetch, Q
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import BrowsableAPIRenderer
+from rest_framework.response import Response
+
+from clusters.api import serializers
+from clusters.api.renderers import GeoJSONRenderer
+from clusters.filters import (
+    CityApiFilter,
+    PlannedBaseApiFilter,
+    PolicyDocumentApiFilter,
+    ProvinceApiFilter,
+    SectorApiFilter,
+    stable_order,
+)
+from clusters.models import City, PlannedBase, PolicyDocument, Province, Sector
+
+# Longer than any slug list or search a person types; refuses junk early.
+MAX_PARAMETER_CHARS = 2000
+
+
+class EntityViewSet(viewsets.ModelViewSet):
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    filter_backends = [DjangoFilterBackend]
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+    model = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        check_query_parameters(request.query_params)
+
+    def get_queryset(self):
+        return self.model.objects.for_list()
+
+    def filter_queryset(self, queryset):
+        return stable_order(super().filter_queryset(queryset))
+
+    def paginate_queryset(self, queryset):
+        # A spreadsheet wants every matching row, not one page of them.
+        if getattr(self.request.accepted_renderer, "format", None) == "csv":
+            return None
+        return super().paginate_queryset(queryset)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if getattr(response.accepted_renderer, "format", None) == "csv":
+            response["Content-Disposition"] = f'attachment; filename="{self.basename}.csv"'
+        return response
+
+    def perform_create(self, serializer):
+        serializer.save()
+        serializer.instance = self.reloaded(serializer.instance)
+
+    def perform_update(self, serializer):
+        serializer.save()
+        serializer.instance = self.reloaded(serializer.instance)
+
+    def reloaded(self, instance):
+        """The saved object as the list shows it (with its counts and relations)."""
+        return self.get_queryset().get(pk=instance.pk)
+
+
+def check_query_parameters(parameters):
+    for name, values in parameters.lists():
+        for text in [name, *values]:
+            if "\x00" in text:
+                raise ValidationError({name: "Parameters may not contain NUL characters."})
+            if len(text) > MAX_PARAMETER_CHARS:
+                raise ValidationError({name: f"Parameters are limited to {MAX_PARAMETER_CHARS} characters."})
+
+
+class GeoJSONMixin:
+    """`<list>/geojson/`: every matching record with a geometry as one RFC 7946
+    FeatureCollection (not paginated, so a GIS client gets the whole layer)."""
+
+    feature_serializer_class = None
+
+    def get_feature_queryset(self):
+        raise NotImplementedError
+
+    @action(
+        detail=False,
+        url_path="geojson",
+        renderer_classes=[GeoJSONRenderer, BrowsableAPIRenderer],
+        pagination_class=None,
+    )
+    def geojson(self, request):
+        features = self.filter_queryset(self.get_feature_queryset())
+        serializer = self.feature_serializer_class(features, many=True, context=self.get_serializer_context())
+        return Response(serializer.data)
+
+
+def geojson_schema(entity):
+    return extend_schema(
+        summary=f"{entity} as GeoJSON",
+        description=(
+            f"Every matching {entity.lower()} that has a geometry, as one RFC 7946 FeatureCollection "
+            "(WGS84, [longitude, latitude]). Takes the list's filters; not paginated."
+        ),
+    )
+
+
+def list_schema(entity):
+    return extend_schema(
+        summary=f"List {entity}",
+        description=(
+            "Repeating a multi-valued parameter means *any of* (`city=wuhan&city=changsha`); "
+            "`*_all` parameters mean *all of*. Add `format=csv` for a spreadsheet of every matching row."
+        ),
+    )
+
+
+def entity_schema(entity, singular, *, geo=False):
+    operations = {
+        "list": list_schema(entity),
+        "retrieve": extend_schema(summary=f"One {singular}, by slug"),
+        "create": extend_schema(summary=f"Create a {singular} (editors)"),
+        "update": extend_schema(summary=f"Replace a {singular} (editors)"),
+        "partial_update": extend_schema(summary=f"Change some fields of a {singular} (editors)"),
+        "destroy": extend_schema(
+            summary=f"Delete a {singular} (editors)",
+            responses={204: OpenApiResponse(description="Deleted.")},
+        ),
+    }
+    if geo:
+        operations["geojson"] = geojson_schema(entity)
+    return extend_schema_view(**operations)
+
+
+@entity_schema("Provinces", "province", geo=True)
+class ProvinceViewSet(GeoJSONMixin, EntityViewSet):
+    model = Province
+    serializer_class = serializers.ProvinceSerializer
+    feature_serializer_class = serializers.ProvinceFeatureSerializer
+    filterset_class = ProvinceApiFilter
+
+    def get_feature_queryset(self):
+        located = City.objects.exclude(location=None).only("province_id", "location")
+        return (
+            Province.objects.filter(cities__location__isnull=False)
+            .distinct()
+            .prefetch_related(Prefetch("cities", queryset=located))
+        )
+
+
+@entity_schema("Cities", "city", geo=True)
+class CityViewSet(GeoJSONMixin, EntityViewSet):
+    model = City
+    serializer_class = serializers.CitySerializer
+    feature_serializer_class = serializers.CityFeatureSerializer
+    filterset_class = CityApiFilter
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("parent")
+
+    def get_feature_queryset(self):
+        return City.objects.select_related("province").exclude(location=None)
+
+
+@entity_schema("Sectors", "sector")
+class SectorViewSet(EntityViewSet):
+    model = Sector
+    serializer_class = serializers.SectorSerializer
+    filterset_class = SectorApiFilter
+
+
+@entity_schema("Policy documents", "policy document")
+class PolicyDocumentViewSet(EntityViewSet):
+    model = PolicyDocument
+    serializer_class = serializers.PolicyDocumentSerializer
+    filterset_class = PolicyDocumentApiFilter
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("reports_on").prefetch_related("sectors", "cities")
+
+
+@entity_schema("Planned bases", "planned base", geo=True)
+class PlannedBaseViewSet(GeoJSONMixin, EntityViewSet):
+    model = PlannedBase
+    serializer_class = serializers.PlannedBaseSerializer
+    feature_serializer_class = serializers.BaseFeatureSerializer
+    filterset_class = PlannedBaseApiFilter
+
+    def get_queryset(self):
+        return PlannedBase.objects.with_relations()
+
+    def get_feature_queryset(self):
+        mapped = Q(area__isnull=False) | Q(cities__location__isnull=False)
+        return PlannedBase.objects.with_members().filter(
+            pk__in=PlannedBase.objects.filter(mapped).values("pk")
+        )
