@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.renderers import BrowsableAPIRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from clusters.api import serializers
@@ -90,7 +90,8 @@ class GeoJSONMixin:
     @action(
         detail=False,
         url_path="geojson",
-        renderer_classes=[GeoJSONRenderer, BrowsableAPIRenderer],
+        # Plain JSON too: GDAL (QGIS, ogrinfo) asks for "text/plain, application/json".
+        renderer_classes=[GeoJSONRenderer, JSONRenderer, BrowsableAPIRenderer],
         pagination_class=None,
     )
     def geojson(self, request):
