@@ -121,7 +121,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
         "clusters.api.renderers.CSVRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["clusters.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "clusters.api.pagination.PageNumberPagination",
     "PAGE_SIZE": PAGE_SIZE,
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],

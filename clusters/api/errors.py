@@ -1,12 +1,16 @@
 """Errors are JSON, whatever format the request asked for."""
 
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.db.models import ProtectedError, RestrictedError
 from rest_framework import renderers
+from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, ProtectedError | RestrictedError):
+        exc = StillInUse(exc)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and NON_FIELD_ERRORS in response.data:
         # Errors of a whole filter form, named as DRF names errors of a whole body.
@@ -17,6 +21,26 @@ def exception_handler(exc, context):
         request.accepted_renderer = renderers.JSONRenderer()
         request.accepted_media_type = "application/json"
     return response
+
+
+MAX_LISTED = 50
+
+
+class StillInUse(APIException):
+    """Deleting something that other records still point to (on_delete=PROTECT)."""
+
+    status_code = 409
+    default_code = "still_in_use"
+
+    def __init__(self, error):
+        blocking = getattr(error, "protected_objects", None) or getattr(error, "restricted_objects", ())
+        names = sorted({f"{obj._meta.verbose_name}: {obj}" for obj in blocking})
+        super().__init__(
+            {
+                "detail": "Not deleted: other records still use this one; remove those links first.",
+                "used_by": names[:MAX_LISTED],
+            }
+        )
 
 
 def is_browsable(request):

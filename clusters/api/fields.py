@@ -10,14 +10,30 @@ from django.utils.http import urlencode
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.relations import MANY_RELATION_KWARGS
 from rest_framework_gis.fields import GeometryField
 
 SLUG_MAX_LENGTH = 100
 
 
+class SlugListField(serializers.ManyRelatedField):
+    """A JSON array of slugs; an object (whose keys DRF would take) is refused."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 class SlugReferenceField(serializers.SlugRelatedField):
     """Another entity named by its slug. The value is checked to look like a
     slug before it reaches the database."""
+
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        list_kwargs = {"child_relation": cls(*args, **kwargs)}
+        list_kwargs.update((key, kwargs[key]) for key in kwargs if key in MANY_RELATION_KWARGS)
+        return SlugListField(**list_kwargs)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("slug_field", "slug")
@@ -48,6 +64,23 @@ class SlugIdentityField(SlugUrlMixin, serializers.HyperlinkedIdentityField):
 
 
 class SlugHyperlinkField(SlugUrlMixin, serializers.HyperlinkedRelatedField):
+    pass
+
+
+class StrictCharField(serializers.CharField):
+    """Text only: DRF would store the number 123 as the name "123"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictSlugField(StrictCharField, serializers.SlugField):
+    pass
+
+
+class StrictURLField(StrictCharField, serializers.URLField):
     pass
 
 

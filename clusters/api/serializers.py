@@ -9,7 +9,7 @@ import copy
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -22,6 +22,9 @@ from clusters.api.fields import (
     PageUrlField,
     SafeGeometryField,
     SlugReferenceField,
+    StrictCharField,
+    StrictSlugField,
+    StrictURLField,
     detail_url,
     related_url,
 )
@@ -79,7 +82,19 @@ def api_errors(error):
     return detail
 
 
-class EntitySerializer(ModelCleanMixin, serializers.ModelSerializer):
+class StrictTextMixin:
+    """Model text fields accept JSON strings only."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.SlugField: StrictSlugField,
+        models.URLField: StrictURLField,
+    }
+
+
+class EntitySerializer(ModelCleanMixin, StrictTextMixin, serializers.ModelSerializer):
     html_url = PageUrlField(help_text="The public page of this record.")
 
     class Meta:
@@ -182,7 +197,7 @@ class PolicyDocumentSerializer(EntitySerializer):
         ]
 
 
-class MemberSerializer(serializers.ModelSerializer):
+class MemberSerializer(StrictTextMixin, serializers.ModelSerializer):
     """A member city of a base, with the city's names so a consumer needs no
     call per city."""
 
@@ -196,7 +211,7 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["city", "city_url", "name", "name_zh", "role", "position"]
 
 
-class SourceSerializer(serializers.ModelSerializer):
+class SourceSerializer(StrictTextMixin, serializers.ModelSerializer):
     """A document that plans the base, and where in it."""
 
     document = SlugReferenceField(queryset=PolicyDocument.objects.all())
