@@ -5,6 +5,9 @@ Multi-valued filters take repeated parameters and mean "any of"
 (`city=wuhan&city=changsha`); the `*_all` variants mean "all of".
 """
 
+from functools import reduce
+from operator import or_
+
 import django_filters as filters
 from django import forms
 from django.contrib.gis.measure import D
@@ -116,10 +119,7 @@ def reach_filter(label, lookups):
     def filter_reach(queryset, name, values):
         if not values:
             return queryset
-        condition = Q()
-        for lookup in lookups:
-            condition |= Q(**{f"{lookup}__in": values})
-        return queryset.filter(pk__in=queryset.model.objects.filter(condition).values("pk"))
+        return matching_any(queryset, [Q(**{f"{lookup}__in": values}) for lookup in lookups])
 
     return choices_filter(label, Reach.choices, method=filter_reach)
 
@@ -265,13 +265,11 @@ class RadiusFilter(filters.NumberFilter):
     pass
 
 
-def matching_any(queryset, lookups, value):
-    """Rows where any of the lookups matches (through a pk subquery, so the
-    list keeps one row per object)."""
-    condition = Q()
-    for lookup in lookups:
-        condition |= Q(**{lookup: value})
-    return queryset.filter(pk__in=queryset.model._base_manager.filter(condition).values("pk"))
+def matching_any(queryset, conditions):
+    """Rows meeting any of the conditions (through a pk subquery, so the list
+    keeps one row per object)."""
+    matching = queryset.model._base_manager.filter(reduce(or_, conditions))
+    return queryset.filter(pk__in=matching.values("pk"))
 
 
 class ApiFilterForm(forms.Form):
@@ -324,11 +322,16 @@ class GeoApiFilterMixin(ApiFilterMixin):
     # `value: str` documents the parameter's type in the API schema; the
     # method receives the geometry the form field parsed from that text.
     def filter_in_bbox(self, queryset, name, value: str):
-        return matching_any(queryset, [f"{path}__intersects" for path in self.geometry_lookups], value)
+        return matching_any(queryset, [Q(**{f"{path}__intersects": value}) for path in self.geometry_lookups])
 
     def filter_near(self, queryset, name, value: str):
         distance = (value, D(km=self.form.cleaned_data["radius_km"]))
-        return matching_any(queryset, [f"{path}__distance_lte" for path in self.geometry_lookups], distance)
+        # isnull too, because SpatiaLite takes a missing geometry's distance as 0.
+        conditions = [
+            Q(**{f"{path}__distance_lte": distance, f"{path}__isnull": False})
+            for path in self.geometry_lookups
+        ]
+        return matching_any(queryset, conditions)
 
     def filter_radius_km(self, queryset, name, value):
         # Applied together with `near`, in filter_near.

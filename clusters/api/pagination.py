@@ -27,6 +27,10 @@ class PageNumberPagination(pagination.PageNumberPagination):
             return 1
         return self.positive_integer(self.page_query_param, raw)
 
+    def check_parameters(self, request):
+        self.get_page_size(request)
+        self.get_page_number(request, paginator=None)
+
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
         page_size = self.get_page_size(request)

@@ -24,9 +24,10 @@ class CSVRenderer(renderers.BaseRenderer):
             return b""
         records = data.get("results", [data]) if isinstance(data, dict) else data
         rows = [dict(flatten(record)) for record in records]
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        if not columns:
-            columns = header_from_view(renderer_context)
+        # Columns come from the serializer, so they are the same whatever the rows hold.
+        columns = columns_from_view(renderer_context) or list(
+            dict.fromkeys(key for row in rows for key in row)
+        )
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
@@ -68,11 +69,20 @@ def spreadsheet_safe(value):
     return value
 
 
-def header_from_view(renderer_context):
+def columns_from_view(renderer_context):
     view = (renderer_context or {}).get("view")
-    if view is None or not hasattr(view, "get_serializer"):
+    if view is None or not hasattr(view, "get_serializer_class"):
         return []
-    return list(view.get_serializer().fields)
+    return list(serializer_columns(view.get_serializer_class()().fields))
+
+
+def serializer_columns(fields):
+    for name, field in fields.items():
+        if getattr(getattr(field, "form_field", None), "geom_type", None) == "POINT":
+            yield f"{name}.longitude"
+            yield f"{name}.latitude"
+        else:
+            yield name
 
 
 class GeoJSONRenderer(renderers.JSONRenderer):

@@ -45,8 +45,10 @@ class EntityViewSet(viewsets.ModelViewSet):
         return stable_order(super().filter_queryset(queryset))
 
     def paginate_queryset(self, queryset):
-        # A spreadsheet wants every matching row, not one page of them.
+        # A spreadsheet wants every matching row, not one page of them (the
+        # paging parameters are still checked, so bad ones are refused alike).
         if getattr(self.request.accepted_renderer, "format", None) == "csv":
+            self.paginator.check_parameters(self.request)
             return None
         return super().paginate_queryset(queryset)
 
