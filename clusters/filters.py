@@ -13,7 +13,7 @@ from django import forms
 from django.contrib.gis.measure import D
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.drainage import set_override
 
 from clusters import geo
 from clusters.models import (
@@ -83,11 +83,23 @@ EARLIEST_YEAR = 1949
 LATEST_YEAR = 2100
 
 
-@extend_schema_field({"type": "integer", "minimum": EARLIEST_YEAR, "maximum": LATEST_YEAR})
 class YearFilter(filters.NumberFilter):
     """A whole year: 2019, never 2019.5."""
 
     field_class = forms.IntegerField
+
+
+def year_filter(label, lookup_expr):
+    bounds = {"min_value": EARLIEST_YEAR, "max_value": LATEST_YEAR}
+    year = YearFilter(label=label, field_name="published_on__year", lookup_expr=lookup_expr, **bounds)
+    return documented(year, type="integer", minimum=EARLIEST_YEAR, maximum=LATEST_YEAR)
+
+
+def documented(filter_, **schema):
+    """Give a filter an explicit API schema (where drf-spectacular would guess
+    wrong), keeping its label as the description."""
+    set_override(filter_, "field", {**schema, "description": filter_.extra.get("help_text") or filter_.label})
+    return filter_
 
 
 def ordering_filter(*fields):
@@ -155,12 +167,16 @@ class CityFilter(filters.FilterSet):
 
 class SectorFilter(filters.FilterSet):
     parent = SlugsFilter(label=_("Parent sector"), queryset=Sector.objects.order_by("name"))
-    top_level = filters.TypedChoiceFilter(
-        label=_("Top-level sectors only"),
-        field_name="parent",
-        lookup_expr="isnull",
-        choices=[("true", _("Yes")), ("false", _("No"))],
-        coerce=lambda value: value == "true",
+    top_level = documented(
+        filters.TypedChoiceFilter(
+            label=_("Top-level sectors only"),
+            field_name="parent",
+            lookup_expr="isnull",
+            choices=[("true", _("Yes")), ("false", _("No"))],
+            coerce=lambda value: value == "true",
+        ),
+        type="string",
+        enum=["true", "false"],
     )
     intensity = choices_filter(_("Factor intensity"), Intensity.choices)
     ordering = ordering_filter(BY_NAME)
@@ -173,20 +189,8 @@ class SectorFilter(filters.FilterSet):
 class PolicyDocumentFilter(filters.FilterSet):
     kind = choices_filter(_("Kind"), DocumentKind.choices)
     language = choices_filter(_("Language"), Language.choices)
-    year_from = YearFilter(
-        label=_("Published from (year)"),
-        field_name="published_on__year",
-        lookup_expr="gte",
-        min_value=EARLIEST_YEAR,
-        max_value=LATEST_YEAR,
-    )
-    year_to = YearFilter(
-        label=_("Published until (year)"),
-        field_name="published_on__year",
-        lookup_expr="lte",
-        min_value=EARLIEST_YEAR,
-        max_value=LATEST_YEAR,
-    )
+    year_from = year_filter(_("Published from (year)"), "gte")
+    year_to = year_filter(_("Published until (year)"), "lte")
     sector = SlugsFilter(label=_("Sector"), field_name="sectors", queryset=Sector.objects.order_by("name"))
     city = SlugsFilter(label=_("City"), field_name="cities", queryset=City.objects.order_by("name"))
     reach = reach_filter(_("Reach"), ["cities__province__reach", "bases__reach"])
@@ -260,11 +264,6 @@ class GeometryParameterFilter(filters.Filter):
     field_class = GeometryParameterField
 
 
-@extend_schema_field({"type": "number", "minimum": 0, "maximum": MAX_RADIUS_KM})
-class RadiusFilter(filters.NumberFilter):
-    pass
-
-
 def matching_any(queryset, conditions):
     """Rows meeting any of the conditions (through a pk subquery, so the list
     keeps one row per object)."""
@@ -312,11 +311,16 @@ class GeoApiFilterMixin(ApiFilterMixin):
         method="filter_near",
         parse=geo.parse_lon_lat,
     )
-    radius_km = RadiusFilter(
-        label=_("Distance from `near`, in kilometres (up to 5000)"),
-        method="filter_radius_km",
-        min_value=0,
-        max_value=MAX_RADIUS_KM,
+    radius_km = documented(
+        filters.NumberFilter(
+            label=_("Distance from `near`, in kilometres (up to 5000)"),
+            method="filter_radius_km",
+            min_value=0,
+            max_value=MAX_RADIUS_KM,
+        ),
+        type="number",
+        minimum=0,
+        maximum=MAX_RADIUS_KM,
     )
 
     # `value: str` documents the parameter's type in the API schema; the

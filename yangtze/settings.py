@@ -145,6 +145,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clusters.api.schema.describe_generic_parameters",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ReachEnum": "clusters.models.Reach",
         "ProvinceKindEnum": "clusters.models.ProvinceKind",

@@ -27,3 +27,6 @@ urlpatterns += i18n_patterns(
     path("", include("clusters.urls")),
     prefix_default_language=False,
 )
+
+# JSON for unknown /api/ paths, the site's page elsewhere.
+handler404 = "clusters.api.errors.not_found"

@@ -2,6 +2,8 @@
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import ProtectedError, RestrictedError
+from django.http import JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import renderers
 from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
@@ -45,3 +47,10 @@ class StillInUse(APIException):
 
 def is_browsable(request):
     return isinstance(getattr(request, "accepted_renderer", None), renderers.BrowsableAPIRenderer)
+
+
+def not_found(request, exception=None):
+    """The site's 404: JSON under /api/, the HTML page everywhere else."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)

@@ -11,12 +11,15 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 from rest_framework_gis.fields import GeometrySerializerMethodField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from clusters import geojson
+from clusters.api import schema
 from clusters.api.fields import (
     FilteredListUrlField,
     PageUrlField,
@@ -326,13 +329,30 @@ class CityFeatureSerializer(GeoFeatureModelSerializer):
         fields = [*FEATURE_FIELDS, "province", "reach", "level"]
 
 
-class ProvinceFeatureSerializer(GeoFeatureModelSerializer):
+class ComputedGeometryFeatureSerializer(GeoFeatureModelSerializer):
+    """A feature whose `geometry` comes from get_geometry(); geometry_schema()
+    documents it (see clusters.api.schema)."""
+
+    geometry = GeometrySerializerMethodField(method_name="get_geometry")
+
+    @extend_schema_field(OpenApiTypes.OBJECT)  # documented by geometry_schema() instead
+    def get_geometry(self, instance):
+        return self.geometry_of(instance)
+
+    def geometry_of(self, instance):
+        raise NotImplementedError
+
+    @staticmethod
+    def geometry_schema():
+        raise NotImplementedError
+
+
+class ProvinceFeatureSerializer(ComputedGeometryFeatureSerializer):
     """A province as the MultiPoint of its located cities (the project holds
     no province outlines)."""
 
     url = detail_url("province")
     html_url = PageUrlField()
-    geometry = GeometrySerializerMethodField(method_name="get_geometry")
 
     class Meta:
         model = Province
@@ -340,16 +360,19 @@ class ProvinceFeatureSerializer(GeoFeatureModelSerializer):
         id_field = "slug"
         fields = [*FEATURE_FIELDS, "reach", "kind"]
 
-    def get_geometry(self, province):
+    def geometry_of(self, province):
         return geojson.multipoint([city.location for city in province.cities.all()])
 
+    @staticmethod
+    def geometry_schema():
+        return schema.multipoint_schema()
 
-class BaseFeatureSerializer(GeoFeatureModelSerializer):
+
+class BaseFeatureSerializer(ComputedGeometryFeatureSerializer):
     """A base's area, or else its member cities as a MultiPoint."""
 
     url = detail_url("base")
     html_url = PageUrlField()
-    geometry = GeometrySerializerMethodField(method_name="get_geometry")
     members = serializers.SerializerMethodField()
 
     class Meta:
@@ -358,8 +381,12 @@ class BaseFeatureSerializer(GeoFeatureModelSerializer):
         id_field = "slug"
         fields = [*FEATURE_FIELDS, "kind", "stage", "reach", "members"]
 
-    def get_geometry(self, base):
+    def geometry_of(self, base):
         return geojson.base_shape(base)
+
+    @staticmethod
+    def geometry_schema():
+        return {"oneOf": [schema.multipolygon_schema(), schema.multipoint_schema()]}
 
     def get_members(self, base) -> list[str]:
         return [membership.city.slug for membership in base.memberships.all()]

@@ -2,12 +2,15 @@
 FilterSet (the pages' filters plus search and, for mapped entities, a box and
 a distance), CSV for lists, GeoJSON for whatever has a place on the map."""
 
+import re
+
 from django.db.models import Prefetch, Q
+from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
@@ -23,20 +26,35 @@ from clusters.filters import (
 )
 from clusters.models import City, PlannedBase, PolicyDocument, Province, Sector
 
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 # Longer than any slug list or search a person types; refuses junk early.
 MAX_PARAMETER_CHARS = 2000
 
 
 class EntityViewSet(viewsets.ModelViewSet):
     lookup_field = "slug"
-    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    # Anything up to the next slash reaches the view, so that a malformed slug
+    # gets the API's JSON 404 (checked in get_object) rather than an HTML page.
+    lookup_value_regex = r"[^/]+"
     filter_backends = [DjangoFilterBackend]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
     model = None
 
     def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
         check_query_parameters(request.query_params)
+        super().initial(request, *args, **kwargs)
+
+    def perform_content_negotiation(self, request, force=False):
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            formats = ", ".join(renderer.format for renderer in self.get_renderers())
+            raise ValidationError({"format": f"Unknown format; use one of: {formats}."}) from None
+
+    def get_object(self):
+        if not SLUG.fullmatch(self.kwargs[self.lookup_field]):
+            raise NotFound()
+        return super().get_object()
 
     def get_queryset(self):
         return self.model.objects.for_list()
@@ -102,8 +120,10 @@ class GeoJSONMixin:
         return Response(serializer.data)
 
 
-def geojson_schema(entity):
+def geojson_schema(entity, feature_serializer):
     return extend_schema(
+        filters=True,
+        responses={200: feature_serializer(many=True)},
         summary=f"{entity} as GeoJSON",
         description=(
             f"Every matching {entity.lower()} that has a geometry, as one RFC 7946 FeatureCollection "
@@ -122,7 +142,7 @@ def list_schema(entity):
     )
 
 
-def entity_schema(entity, singular, *, geo=False):
+def entity_schema(entity, singular, *, feature_serializer=None):
     operations = {
         "list": list_schema(entity),
         "retrieve": extend_schema(summary=f"One {singular}, by slug"),
@@ -134,12 +154,12 @@ def entity_schema(entity, singular, *, geo=False):
             responses={204: OpenApiResponse(description="Deleted.")},
         ),
     }
-    if geo:
-        operations["geojson"] = geojson_schema(entity)
+    if feature_serializer is not None:
+        operations["geojson"] = geojson_schema(entity, feature_serializer)
     return extend_schema_view(**operations)
 
 
-@entity_schema("Provinces", "province", geo=True)
+@entity_schema("Provinces", "province", feature_serializer=serializers.ProvinceFeatureSerializer)
 class ProvinceViewSet(GeoJSONMixin, EntityViewSet):
     model = Province
     serializer_class = serializers.ProvinceSerializer
@@ -155,7 +175,7 @@ class ProvinceViewSet(GeoJSONMixin, EntityViewSet):
         )
 
 
-@entity_schema("Cities", "city", geo=True)
+@entity_schema("Cities", "city", feature_serializer=serializers.CityFeatureSerializer)
 class CityViewSet(GeoJSONMixin, EntityViewSet):
     model = City
     serializer_class = serializers.CitySerializer
@@ -186,7 +206,7 @@ class PolicyDocumentViewSet(EntityViewSet):
         return super().get_queryset().select_related("reports_on").prefetch_related("sectors", "cities")
 
 
-@entity_schema("Planned bases", "planned base", geo=True)
+@entity_schema("Planned bases", "planned base", feature_serializer=serializers.BaseFeatureSerializer)
 class PlannedBaseViewSet(GeoJSONMixin, EntityViewSet):
     model = PlannedBase
     serializer_class = serializers.PlannedBaseSerializer
