@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Q
 from rest_framework.throttling import AnonRateThrottle
 
@@ -593,7 +594,11 @@ def test_search_finds_by_english_or_chinese_name(client, reference_data, endpoin
     found = set(listed(client, endpoint, {"search": words}))
 
     assert slug in found
-    assert found == texts_containing(endpoint, words)
+    containing = texts_containing(endpoint, words)
+    assert containing <= found
+    if connection.vendor != "postgresql":
+        # PostgreSQL's full-text search adds English word forms on purpose.
+        assert found == containing
     assert len(found) < MODELS[endpoint].objects.count()
 
 
