@@ -3,10 +3,12 @@ cities of the Yangtze River Economic Belt, for which sectors."""
 
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from clusters import geo
 
@@ -75,6 +77,11 @@ class BaseStage(models.TextChoices):
     OPERATING = "operating", _("Operating")
 
 
+class PublicationStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    PUBLISHED = "published", _("Published")
+
+
 class MembershipRole(models.TextChoices):
     LEADING = "leading", _("Leading")
     MEMBER = "member", _("Member")
@@ -103,6 +110,14 @@ class TimeStampedModel(models.Model):
         super().save(*args, **kwargs)
 
 
+class EditConflict(Exception):
+    """Someone else saved this record after it was opened for editing."""
+
+    def __init__(self, current):
+        self.current = current
+        super().__init__(f"{current._meta.verbose_name} was changed by someone else in the meantime.")
+
+
 class SlugManager(models.Manager):
     """Looks entities up by slug, so fixtures refer to slugs, not ids."""
 
@@ -113,6 +128,10 @@ class SlugManager(models.Manager):
 class EntityQuerySet(models.QuerySet):
     def for_list(self):
         """What a list of these shows beside each row, fetched up front."""
+        return self
+
+    def public(self):
+        """What the public may see: everything, except drafts where an entity has them."""
         return self
 
 
@@ -141,6 +160,10 @@ class Entity(TimeStampedModel):
         help_text=_("Markdown. Write in your own words and say where each fact comes from."),
     )
 
+    version = models.PositiveIntegerField(
+        _("version"), default=1, editable=False, help_text=_("Raised by one on every save.")
+    )
+
     objects = EntityManager()
 
     class Meta:
@@ -151,6 +174,26 @@ class Entity(TimeStampedModel):
     def __str__(self):
         return self.name
 
+    def save(self, *args, expected_version=None, **kwargs):
+        """Saves, raising EditConflict if `expected_version` is given and the
+        stored record has moved past it (someone else saved in between)."""
+        with transaction.atomic(using=kwargs.get("using")):
+            if not self._state.adding and self.pk is not None:
+                self.claim_next_version(expected_version)
+            super().save(*args, **kwargs)
+
+    def claim_next_version(self, expected_version):
+        stored = type(self)._base_manager.filter(pk=self.pk)
+        if expected_version is not None:
+            # One conditional UPDATE: of two editors holding the same version,
+            # only the first to write matches it.
+            if not stored.filter(version=expected_version).update(version=F("version") + 1):
+                raise EditConflict(stored.first() or self)
+            self.version = expected_version + 1
+        else:
+            stored.update(version=F("version") + 1)
+            self.version = stored.values_list("version", flat=True).get()
+
     def get_absolute_url(self):
         return reverse(f"clusters:{self.url_name}", kwargs={"slug": self.slug})
 
@@ -160,6 +203,49 @@ class Entity(TimeStampedModel):
 
 def slug_not_empty(model_name):
     return models.CheckConstraint(condition=~Q(slug=""), name=f"clusters_{model_name}_slug_not_empty")
+
+
+class PublishableQuerySet(EntityQuerySet):
+    def public(self):
+        return self.filter(status=PublicationStatus.PUBLISHED)
+
+
+class Publishable(models.Model):
+    """A record that starts as a draft, invisible to the public, until a
+    publisher publishes it."""
+
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=PublicationStatus.choices,
+        default=PublicationStatus.DRAFT,
+        db_index=True,
+        help_text=_("Drafts are seen only by editors. Only publishers can publish."),
+    )
+    published_at = models.DateTimeField(
+        _("published at"), null=True, blank=True, editable=False, help_text=_("When it was last published.")
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_published(self):
+        return self.status == PublicationStatus.PUBLISHED
+
+    def save(self, *args, **kwargs):
+        if self.is_published and self.published_at is None:
+            self.published_at = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "published_at"}
+        super().save(*args, **kwargs)
+
+
+def publish_permission(model_name):
+    return (f"publish_{model_name}", _("Can publish and unpublish"))
+
+
+PUBLISHED_BASES = Q(bases__status=PublicationStatus.PUBLISHED)
 
 
 # ---------------------------------------------------------------------------
@@ -181,6 +267,7 @@ class Province(Entity):
     kind = models.CharField(_("kind"), max_length=12, choices=ProvinceKind.choices)
 
     objects = SlugManager.from_queryset(ProvinceQuerySet)()
+    history = HistoricalRecords()
 
     class Meta(Entity.Meta):
         verbose_name = _("province")
@@ -190,7 +277,9 @@ class Province(Entity):
 
 class CityQuerySet(EntityQuerySet):
     def for_list(self):
-        return self.select_related("province").annotate(base_total=models.Count("bases", distinct=True))
+        return self.select_related("province").annotate(
+            base_total=models.Count("bases", filter=PUBLISHED_BASES, distinct=True)
+        )
 
 
 class City(Entity):
@@ -218,6 +307,7 @@ class City(Entity):
     )
 
     objects = SlugManager.from_queryset(CityQuerySet)()
+    history = HistoricalRecords()
 
     class Meta(Entity.Meta):
         verbose_name = _("city")
@@ -253,7 +343,9 @@ class City(Entity):
 
 class SectorQuerySet(EntityQuerySet):
     def for_list(self):
-        return self.select_related("parent").annotate(base_total=models.Count("bases", distinct=True))
+        return self.select_related("parent").annotate(
+            base_total=models.Count("bases", filter=PUBLISHED_BASES, distinct=True)
+        )
 
 
 class Sector(Entity):
@@ -278,6 +370,7 @@ class Sector(Entity):
     )
 
     objects = SlugManager.from_queryset(SectorQuerySet)()
+    history = HistoricalRecords()
 
     class Meta(Entity.Meta):
         verbose_name = _("sector")
@@ -306,7 +399,7 @@ class Sector(Entity):
 # ---------------------------------------------------------------------------
 
 
-class PolicyDocument(Entity):
+class PolicyDocument(Publishable, Entity):
     url_name = "document-detail"
 
     kind = models.CharField(_("kind"), max_length=12, choices=DocumentKind.choices, db_index=True)
@@ -359,11 +452,15 @@ class PolicyDocument(Entity):
     sectors = models.ManyToManyField(Sector, blank=True, related_name="documents", verbose_name=_("sectors"))
     cities = models.ManyToManyField(City, blank=True, related_name="documents", verbose_name=_("cities"))
 
+    objects = SlugManager.from_queryset(PublishableQuerySet)()
+    history = HistoricalRecords(m2m_fields=[sectors, cities])
+
     class Meta(Entity.Meta):
         verbose_name = _("policy document")
         verbose_name_plural = _("policy documents")
         ordering = ["-published_on", "name"]
         constraints = [slug_not_empty("policydocument")]
+        permissions = [publish_permission("policydocument")]
 
     def clean(self):
         super().clean()
@@ -380,7 +477,7 @@ class PolicyDocument(Entity):
 # ---------------------------------------------------------------------------
 
 
-class PlannedBaseQuerySet(EntityQuerySet):
+class PlannedBaseQuerySet(PublishableQuerySet):
     def with_members(self):
         """Member cities (and their provinces) in the order the source lists them."""
         members = BaseMembership.objects.select_related("city__province").order_by("position", "id")
@@ -397,7 +494,7 @@ class PlannedBaseQuerySet(EntityQuerySet):
 BASE_NEEDS_A_SOURCE = _("A planned base needs at least one source document: add the document that plans it.")
 
 
-class PlannedBase(Entity):
+class PlannedBase(Publishable, Entity):
     """An industrial base, cluster, alliance or chain that a document plans."""
 
     url_name = "base-detail"
@@ -441,11 +538,13 @@ class PlannedBase(Entity):
     )
 
     objects = SlugManager.from_queryset(PlannedBaseQuerySet)()
+    history = HistoricalRecords(m2m_fields=[sectors])
 
     class Meta(Entity.Meta):
         verbose_name = _("planned base")
         verbose_name_plural = _("planned bases")
         constraints = [slug_not_empty("plannedbase")]
+        permissions = [publish_permission("plannedbase")]
 
     def clean(self):
         super().clean()
@@ -475,6 +574,7 @@ class BaseMembership(TimeStampedModel):
     )
 
     objects = BaseMembershipManager()
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("base membership")
@@ -521,6 +621,7 @@ class BaseSource(TimeStampedModel):
     )
 
     objects = BaseSourceManager()
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("base source")

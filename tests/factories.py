@@ -45,6 +45,7 @@ class PolicyDocumentFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Document {n}")
     slug = factory.Sequence(lambda n: f"document-{n}")
     kind = models.DocumentKind.PLAN
+    status = models.PublicationStatus.PUBLISHED
     language = models.Language.CHINESE
     citation = factory.LazyAttribute(lambda o: f"{o.name}. Test citation.")
 
@@ -59,6 +60,7 @@ class PlannedBaseFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Base {n}")
     slug = factory.Sequence(lambda n: f"base-{n}")
     kind = models.BaseKind.BASE
+    status = models.PublicationStatus.PUBLISHED
     stage = models.BaseStage.PLANNED
     reach = models.Reach.MIDDLE
     source = factory.RelatedFactory("tests.factories.BaseSourceFactory", factory_related_name="base")

@@ -156,6 +156,7 @@ def base_form_data(document=None, city=None):
         "slug": "test-base",
         "kind": "base",
         "stage": "planned",
+        "status": "draft",
         "reach": "middle",
         "description": "",
         "area": "",
