@@ -2,21 +2,27 @@
 200 rows costs the same few queries as a page of 10."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.gis.db.models import GeometryField
 from django.db import models
 from django.db.models import Count
+from django.http import HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdminMixin
+from simple_history.admin import SimpleHistoryAdmin
 
+from clusters.editing import can_publish, conflict_message, stored_version
 from clusters.models import (
     BASE_NEEDS_A_SOURCE,
     BaseMembership,
     BaseSource,
     City,
+    EditConflict,
     PlannedBase,
     PolicyDocument,
     Province,
+    PublicationStatus,
     Sector,
 )
 
@@ -66,6 +72,101 @@ class MapAdminMixin(LeafletGeoAdminMixin):
         return super().media + LeafletAdminWidget().media
 
 
+# ---------------------------------------------------------------------------
+# Editing: history, no lost edits, publishing
+# ---------------------------------------------------------------------------
+
+
+class VersionedForm(forms.ModelForm):
+    """Carries the version the editor opened, so that saving on top of someone
+    else's later save is refused with what they changed, instead of silently
+    overwriting it."""
+
+    seen_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            # From the database, not the instance: a revert form's instance is
+            # an old version, but the editor is working on top of the current one.
+            self.initial["seen_version"] = stored_version(self.instance)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None:
+            return cleaned
+        seen = cleaned.get("seen_version")
+        if seen is None:
+            raise forms.ValidationError(_("This form is out of date: reload the page and edit again."))
+        if seen != stored_version(self.instance):
+            raise forms.ValidationError(conflict_message(self.instance, seen), code="conflict")
+        return cleaned
+
+
+class EditorialAdmin(SimpleHistoryAdmin):
+    """History with revert on every record; versioned saves for entities."""
+
+    def save_model(self, request, obj, form, change):
+        obj._history_user = request.user
+        if change and "seen_version" in form.cleaned_data:
+            obj.save(expected_version=form.cleaned_data["seen_version"])
+        else:
+            obj.save()
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except EditConflict as conflict:
+            # Someone saved between this form's check and its write; the
+            # transaction was rolled back.
+            self.message_user(request, conflict_message(conflict.current, conflict.seen_version), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+
+class EntityAdmin(EditorialAdmin):
+    form = VersionedForm
+
+
+class PublishableAdmin(EntityAdmin):
+    """Drafts until a publisher publishes them (by the status field or the
+    list's actions); editors without the permission see status read-only."""
+
+    actions = ["publish_selected", "unpublish_selected"]
+
+    def has_publish_permission(self, request):
+        return can_publish(request.user, self.model)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = [*super().get_readonly_fields(request, obj), "published_at"]
+        if not self.has_publish_permission(request):
+            readonly.append("status")
+        return readonly
+
+    @admin.action(description=_("Publish the selected records"), permissions=["publish"])
+    def publish_selected(self, request, queryset):
+        self.set_status(request, queryset, PublicationStatus.PUBLISHED)
+
+    @admin.action(description=_("Unpublish the selected records (back to draft)"), permissions=["publish"])
+    def unpublish_selected(self, request, queryset):
+        self.set_status(request, queryset, PublicationStatus.DRAFT)
+
+    def set_status(self, request, queryset, status):
+        changed = 0
+        for obj in queryset.exclude(status=status):
+            # One save per record, so each gets its own history row.
+            obj.status = status
+            obj._history_user = request.user
+            obj._change_reason = f"Set to {status} from the list"
+            obj.save()
+            changed += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d record is now %(status)s.", "%(count)d records are now %(status)s.", changed)
+            % {"count": changed, "status": PublicationStatus(status).label},
+            messages.SUCCESS,
+        )
+
+
 class CityInline(MapAdminMixin, admin.StackedInline):
     model = City
     fk_name = "province"
@@ -81,7 +182,7 @@ class CityInline(MapAdminMixin, admin.StackedInline):
 
 
 @admin.register(Province)
-class ProvinceAdmin(admin.ModelAdmin):
+class ProvinceAdmin(EntityAdmin):
     list_display = ["name", "name_zh", "reach", "kind", "city_count", "updated_at"]
     list_filter = ["reach", "kind"]
     search_fields = ["name", "name_zh", "slug"]
@@ -108,7 +209,7 @@ class MembershipOfCityInline(admin.TabularInline):
 
 
 @admin.register(City)
-class CityAdmin(MapAdminMixin, admin.ModelAdmin):
+class CityAdmin(MapAdminMixin, EntityAdmin):
     list_display = ["name", "name_zh", "province", "level", "has_location", "updated_at"]
     list_filter = ["province__reach", "province", "level"]
     list_select_related = ["province"]
@@ -128,7 +229,7 @@ class CityAdmin(MapAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Sector)
-class SectorAdmin(admin.ModelAdmin):
+class SectorAdmin(EntityAdmin):
     list_display = ["name", "name_zh", "parent", "intensity", "base_count", "updated_at"]
     list_filter = ["intensity", ("parent", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["parent"]
@@ -167,9 +268,9 @@ class SourceOfDocumentInline(admin.TabularInline):
 
 
 @admin.register(PolicyDocument)
-class PolicyDocumentAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "publisher", "published_on", "language", "updated_at"]
-    list_filter = ["kind", "language", "sectors"]
+class PolicyDocumentAdmin(PublishableAdmin):
+    list_display = ["name", "status", "kind", "publisher", "published_on", "language", "updated_at"]
+    list_filter = ["status", "kind", "language", "sectors"]
     search_fields = ["name", "name_zh", "slug", "authors", "publisher", "issuer", "citation"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["reports_on", "sectors", "cities"]
@@ -178,7 +279,7 @@ class PolicyDocumentAdmin(admin.ModelAdmin):
     inlines = [SourceOfDocumentInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
-        (None, {"fields": ["name", "name_zh", "slug", "kind", "language"]}),
+        (None, {"fields": ["name", "name_zh", "slug", "kind", "language", "status", "seen_version"]}),
         (
             _("Publication"),
             {
@@ -195,7 +296,7 @@ class PolicyDocumentAdmin(admin.ModelAdmin):
             },
         ),
         (_("Content"), {"fields": ["summary", "description", "sectors", "cities"]}),
-        (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+        (_("Record"), {"fields": ["published_at", "created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 
 
@@ -235,9 +336,9 @@ class SourceInline(admin.StackedInline):
 
 
 @admin.register(PlannedBase)
-class PlannedBaseAdmin(MapAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "kind", "stage", "reach", "member_count", "source_count", "updated_at"]
-    list_filter = ["kind", "stage", "reach", "sectors"]
+class PlannedBaseAdmin(MapAdminMixin, PublishableAdmin):
+    list_display = ["name", "status", "kind", "stage", "reach", "member_count", "source_count", "updated_at"]
+    list_filter = ["status", "kind", "stage", "reach", "sectors"]
     search_fields = ["name", "name_zh", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["sectors"]
@@ -268,7 +369,7 @@ class PlannedBaseAdmin(MapAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(BaseMembership)
-class BaseMembershipAdmin(admin.ModelAdmin):
+class BaseMembershipAdmin(EditorialAdmin):
     list_display = ["base", "city", "role", "position"]
     list_filter = ["role", "base__reach"]
     list_select_related = ["base", "city"]
@@ -277,7 +378,7 @@ class BaseMembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(BaseSource)
-class BaseSourceAdmin(admin.ModelAdmin):
+class BaseSourceAdmin(EditorialAdmin):
     list_display = ["base", "document", "section"]
     list_filter = ["document"]
     list_select_related = ["base", "document"]

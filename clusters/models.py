@@ -113,8 +113,8 @@ class TimeStampedModel(models.Model):
 class EditConflict(Exception):
     """Someone else saved this record after it was opened for editing."""
 
-    def __init__(self, current):
-        self.current = current
+    def __init__(self, current, seen_version):
+        self.current, self.seen_version = current, seen_version
         super().__init__(f"{current._meta.verbose_name} was changed by someone else in the meantime.")
 
 
@@ -188,7 +188,7 @@ class Entity(TimeStampedModel):
             # One conditional UPDATE: of two editors holding the same version,
             # only the first to write matches it.
             if not stored.filter(version=expected_version).update(version=F("version") + 1):
-                raise EditConflict(stored.first() or self)
+                raise EditConflict(stored.first() or self, expected_version)
             self.version = expected_version + 1
         else:
             stored.update(version=F("version") + 1)
