@@ -44,3 +44,16 @@ def conflict_message(instance, seen_version):
         lines.append(_("Their changes: %(changes)s.") % {"changes": shown})
     lines.append(_("Reload the page to see the current version, then make your edit again."))
     return " ".join(lines)
+
+
+def may_see_drafts(user, model):
+    """Editors who may view or change a model see its drafts (to preview them)."""
+    if not user.is_authenticated:
+        return False
+    opts = model._meta
+    return any(user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}") for action in ("view", "change"))
+
+
+def visible_to(user, queryset):
+    """Drafts too for editors who may view the model; what is published for everyone else."""
+    return queryset if may_see_drafts(user, queryset.model) else queryset.public()

@@ -156,7 +156,7 @@ class CityFilter(filters.FilterSet):
         queryset=Sector.objects.order_by("name"),
     )
     base = SlugsFilter(
-        label=_("Planned base"), field_name="bases", queryset=PlannedBase.objects.order_by("name")
+        label=_("Planned base"), field_name="bases", queryset=PlannedBase.objects.public().order_by("name")
     )
     ordering = ordering_filter(BY_NAME)
 
@@ -220,7 +220,9 @@ class PlannedBaseFilter(filters.FilterSet):
     )
     reach = reach_filter(_("Reach"), ["reach", "cities__province__reach"])
     document = SlugsFilter(
-        label=_("Source document"), field_name="documents", queryset=PolicyDocument.objects.order_by("name")
+        label=_("Source document"),
+        field_name="documents",
+        queryset=PolicyDocument.objects.public().order_by("name"),
     )
     ordering = ordering_filter(BY_NAME)
 

@@ -177,6 +177,9 @@ class Entity(TimeStampedModel):
     def save(self, *args, expected_version=None, **kwargs):
         """Saves, raising EditConflict if `expected_version` is given and the
         stored record has moved past it (someone else saved in between)."""
+        if expected_version is None:
+            # Set by callers that cannot pass arguments to save() (a serializer's update).
+            expected_version = self.__dict__.pop("_expected_version", None)
         with transaction.atomic(using=kwargs.get("using")):
             if not self._state.adding and self.pk is not None:
                 self.claim_next_version(expected_version)
@@ -486,8 +489,11 @@ class PlannedBaseQuerySet(PublishableQuerySet):
     def for_list(self):
         return self.with_members().prefetch_related("sectors")
 
-    def with_relations(self):
+    def with_relations(self, *, public_sources=False):
+        """With its sources; only those in published documents if `public_sources`."""
         sources = BaseSource.objects.select_related("document")
+        if public_sources:
+            sources = sources.filter(document__status=PublicationStatus.PUBLISHED)
         return self.for_list().prefetch_related(models.Prefetch("sources", queryset=sources))
 
 

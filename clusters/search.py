@@ -27,7 +27,7 @@ def search_all(query, *, limit):
     """[(entity label, total, first `limit` matches)] for each entity with matches."""
     groups = []
     for model, fields in SEARCHED_FIELDS.items():
-        matches = model.objects.filter(matching(model, query, fields)).order_by("name")
+        matches = model.objects.public().filter(matching(model, query, fields)).order_by("name")
         total = matches.count()
         if total:
             groups.append((model._meta.verbose_name_plural, total, list(matches[:limit])))

@@ -34,7 +34,7 @@ class EntitySitemap(Sitemap):
     model = None
 
     def items(self):
-        return self.model.objects.order_by("pk").only("slug", "updated_at")
+        return self.model.objects.public().order_by("pk").only("slug", "updated_at")
 
     def lastmod(self, obj):
         return obj.updated_at

@@ -2,13 +2,14 @@
 page fetches its relations in a fixed number of queries."""
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.http import JsonResponse
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import DetailView, ListView, TemplateView
 
 from clusters import geojson
+from clusters.editing import visible_to
 from clusters.filters import (
     CityFilter,
     PlannedBaseFilter,
@@ -22,6 +23,7 @@ from clusters.models import (
     PlannedBase,
     PolicyDocument,
     Province,
+    PublicationStatus,
     Reach,
     Sector,
 )
@@ -46,7 +48,7 @@ class FilteredListView(ListView):
 
     def get_queryset(self):
         self.filterset = self.filterset_class(
-            self.request.GET or None, queryset=self.model.objects.for_list(), request=self.request
+            self.request.GET or None, queryset=self.model.objects.public().for_list(), request=self.request
         )
         if self.filterset.is_bound and not self.filterset.is_valid():
             return self.filterset.queryset.none()
@@ -144,15 +146,19 @@ class CityDetailView(DetailView):
 
     def get_context_data(self, **kwargs):
         city = self.object
-        bases = PlannedBase.objects.filter(cities=city).distinct()
+        bases = PlannedBase.objects.public().filter(cities=city).distinct()
         return super().get_context_data(
             map_data=geojson.feature_collection([geojson.city_feature(city)]),
-            memberships=city.memberships.select_related("base").order_by("base__name"),
+            memberships=city.memberships.filter(base__in=bases).select_related("base").order_by("base__name"),
             sectors=Sector.objects.filter(bases__in=bases).distinct().order_by("name"),
-            documents=PolicyDocument.objects.filter(Q(cities=city) | Q(bases__in=bases)).distinct(),
+            documents=documents_about(Q(cities=city) | Q(bases__in=bases)),
             subordinate_cities=city.subordinate_cities.all(),
             **kwargs,
         )
+
+
+def documents_about(condition):
+    return PolicyDocument.objects.public().filter(condition).distinct()
 
 
 class SectorDetailView(DetailView):
@@ -163,40 +169,57 @@ class SectorDetailView(DetailView):
 
     def get_context_data(self, **kwargs):
         sector = self.object
-        bases = sector.bases.all()
+        bases = sector.bases.public()
         cities = City.objects.filter(bases__in=bases).select_related("province").distinct()
         return super().get_context_data(
             map_data=geojson.feature_collection(geojson.city_features(cities)),
             children=sector.children.all(),
             bases=bases,
             cities=cities,
-            documents=PolicyDocument.objects.filter(Q(sectors=sector) | Q(bases__in=bases)).distinct(),
+            documents=PolicyDocument.objects.public()
+            .filter(Q(sectors=sector) | Q(bases__in=bases))
+            .distinct(),
             **kwargs,
         )
 
 
-class PolicyDocumentDetailView(DetailView):
-    model = PolicyDocument
+class PreviewableDetailView(DetailView):
+    """A published record's page; editors may also open a draft's, marked as
+    a preview. Everyone else gets a 404 for a draft."""
 
     def get_queryset(self):
+        return visible_to(self.request.user, self.get_detail_queryset())
+
+    def get_detail_queryset(self):
+        return self.model.objects.all()
+
+
+class PolicyDocumentDetailView(PreviewableDetailView):
+    model = PolicyDocument
+
+    def get_detail_queryset(self):
         return PolicyDocument.objects.select_related("reports_on").prefetch_related(
-            "sectors", "cities", "reported_by"
+            "sectors", "cities", Prefetch("reported_by", queryset=PolicyDocument.objects.public())
         )
 
     def get_context_data(self, **kwargs):
         document = self.object
+        reports_on = document.reports_on
         return super().get_context_data(
             map_data=geojson.feature_collection(geojson.city_features(document.cities.all())),
-            sources=document.base_sources.select_related("base").order_by("section", "base__name"),
+            sources=document.base_sources.filter(base__status=PublicationStatus.PUBLISHED)
+            .select_related("base")
+            .order_by("section", "base__name"),
+            reports_on=reports_on if reports_on is not None and reports_on.is_published else None,
             **kwargs,
         )
 
 
-class PlannedBaseDetailView(DetailView):
+class PlannedBaseDetailView(PreviewableDetailView):
     model = PlannedBase
 
-    def get_queryset(self):
-        return PlannedBase.objects.with_relations()
+    def get_detail_queryset(self):
+        return PlannedBase.objects.with_relations(public_sources=True)
 
     def get_context_data(self, **kwargs):
         base = self.object
@@ -215,7 +238,7 @@ class ProvinceDetailView(DetailView):
         return super().get_context_data(
             map_data=geojson.feature_collection(geojson.city_features(cities)),
             cities=cities,
-            bases=PlannedBase.objects.filter(cities__province=province).distinct(),
+            bases=PlannedBase.objects.public().filter(cities__province=province).distinct(),
             **kwargs,
         )
 
@@ -232,7 +255,7 @@ class HomeView(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["counts"] = [
-            (model._meta.verbose_name_plural, model.objects.count(), url)
+            (model._meta.verbose_name_plural, model.objects.public().count(), url)
             for model, url in (
                 (PolicyDocument, "clusters:document-list"),
                 (PlannedBase, "clusters:base-list"),
@@ -241,7 +264,7 @@ class HomeView(TemplateView):
                 (Province, "clusters:province-list"),
             )
         ]
-        context["latest_documents"] = PolicyDocument.objects.order_by("-published_on", "name")[
+        context["latest_documents"] = PolicyDocument.objects.public().order_by("-published_on", "name")[
             : self.latest_documents
         ]
         context["top_sectors"] = Sector.objects.filter(parent__isnull=True).prefetch_related("children")
@@ -265,7 +288,7 @@ def cities_geojson(request):
 
 
 def bases_geojson(request):
-    return geojson_response(request, PlannedBaseFilter, PlannedBase.objects.all(), geojson.base_features)
+    return geojson_response(request, PlannedBaseFilter, PlannedBase.objects.public(), geojson.base_features)
 
 
 def geojson_response(request, filterset_class, queryset, build_features):

@@ -9,10 +9,15 @@ from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from clusters.editing import conflict_message, stored_version
+from clusters.models import EditConflict
+
 
 def exception_handler(exc, context):
     if isinstance(exc, ProtectedError | RestrictedError):
         exc = StillInUse(exc)
+    elif isinstance(exc, EditConflict):
+        exc = Outdated(exc)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and NON_FIELD_ERRORS in response.data:
         # Errors of a whole filter form, named as DRF names errors of a whole body.
@@ -41,6 +46,21 @@ class StillInUse(APIException):
             {
                 "detail": "Not deleted: other records still use this one; remove those links first.",
                 "used_by": names[:MAX_LISTED],
+            }
+        )
+
+
+class Outdated(APIException):
+    """A write based on an older version than the stored one (If-Match)."""
+
+    status_code = 412
+    default_code = "outdated"
+
+    def __init__(self, conflict):
+        super().__init__(
+            {
+                "detail": conflict_message(conflict.current, conflict.seen_version),
+                "version": stored_version(conflict.current),
             }
         )
 

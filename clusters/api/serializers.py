@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.settings import api_settings
 from rest_framework_gis.fields import GeometrySerializerMethodField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
@@ -31,6 +32,7 @@ from clusters.api.fields import (
     detail_url,
     related_url,
 )
+from clusters.editing import can_publish
 from clusters.models import (
     BASE_NEEDS_A_SOURCE,
     BaseMembership,
@@ -40,10 +42,12 @@ from clusters.models import (
     PlannedBase,
     PolicyDocument,
     Province,
+    PublicationStatus,
     Sector,
 )
 
 ENTITY_FIELDS = [
+    "version",
     "id",
     "url",
     "html_url",
@@ -54,7 +58,7 @@ ENTITY_FIELDS = [
     "created_at",
     "updated_at",
 ]
-SERVER_MANAGED_FIELDS = ["id", "created_at", "updated_at"]
+SERVER_MANAGED_FIELDS = ["id", "version", "created_at", "updated_at", "published_at"]
 
 
 class ModelCleanMixin:
@@ -78,6 +82,22 @@ class ModelCleanMixin:
         return attrs
 
 
+def check_publishing(serializer, attrs):
+    """Only publishers may move a record into or out of `published`; an
+    editor's attempt is refused, not quietly ignored."""
+    if "status" not in attrs:
+        return
+    before = serializer.instance.status if serializer.instance is not None else PublicationStatus.DRAFT
+    touches_published = PublicationStatus.PUBLISHED in (before, attrs["status"])
+    request = serializer.context.get("request")
+    if (
+        attrs["status"] != before
+        and touches_published
+        and not can_publish(request.user, serializer.Meta.model)
+    ):
+        raise PermissionDenied(_("Only publishers can publish or unpublish a record."))
+
+
 def api_errors(error):
     detail = serializers.as_serializer_error(error)
     if NON_FIELD_ERRORS in detail:
@@ -99,6 +119,10 @@ class StrictTextMixin:
 
 class EntitySerializer(ModelCleanMixin, StrictTextMixin, serializers.ModelSerializer):
     html_url = PageUrlField(help_text="The public page of this record.")
+
+    def validate(self, attrs):
+        check_publishing(self, attrs)
+        return super().validate(attrs)
 
     class Meta:
         read_only_fields = SERVER_MANAGED_FIELDS
@@ -178,6 +202,8 @@ class PolicyDocumentSerializer(EntitySerializer):
         model = PolicyDocument
         fields = [
             *ENTITY_FIELDS,
+            "status",
+            "published_at",
             "kind",
             "issuer",
             "publisher",
@@ -241,6 +267,8 @@ class PlannedBaseSerializer(EntitySerializer):
         model = PlannedBase
         fields = [
             *ENTITY_FIELDS,
+            "status",
+            "published_at",
             "kind",
             "stage",
             "reach",

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from clusters.api import serializers
 from clusters.api.renderers import GeoJSONRenderer
+from clusters.editing import may_see_drafts, visible_to
 from clusters.filters import (
     CityApiFilter,
     PlannedBaseApiFilter,
@@ -24,7 +25,7 @@ from clusters.filters import (
     SectorApiFilter,
     stable_order,
 )
-from clusters.models import City, PlannedBase, PolicyDocument, Province, Sector
+from clusters.models import City, EditConflict, PlannedBase, PolicyDocument, Province, Sector
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 # Longer than any slug list or search a person types; refuses junk early.
@@ -57,6 +58,10 @@ class EntityViewSet(viewsets.ModelViewSet):
         return super().get_object()
 
     def get_queryset(self):
+        return visible_to(self.request.user, self.get_base_queryset())
+
+    def get_base_queryset(self):
+        """Every record (drafts too) with what the serializer shows."""
         return self.model.objects.for_list()
 
     def filter_queryset(self, queryset):
@@ -76,17 +81,48 @@ class EntityViewSet(viewsets.ModelViewSet):
             response["Content-Disposition"] = f'attachment; filename="{self.basename}.csv"'
         return response
 
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        response["ETag"] = entity_tag(response.data["version"])
+        return response
+
     def perform_create(self, serializer):
         serializer.save()
         serializer.instance = self.reloaded(serializer.instance)
 
     def perform_update(self, serializer):
+        # With If-Match, the save happens only on top of the version the
+        # client holds (checked again atomically when writing).
+        seen = seen_version(self.request)
+        if seen is not None:
+            if seen != serializer.instance.version:
+                raise EditConflict(serializer.instance, seen)
+            serializer.instance._expected_version = seen
         serializer.save()
         serializer.instance = self.reloaded(serializer.instance)
 
+    def update(self, request, *args, **kwargs):
+        response = super().update(request, *args, **kwargs)
+        response["ETag"] = entity_tag(response.data["version"])
+        return response
+
     def reloaded(self, instance):
         """The saved object as the list shows it (with its counts and relations)."""
-        return self.get_queryset().get(pk=instance.pk)
+        return self.get_base_queryset().get(pk=instance.pk)
+
+
+def entity_tag(version):
+    return f'"{version}"'
+
+
+def seen_version(request):
+    """The version named by an If-Match header (None without one). A value
+    that names no version can match nothing: -1."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    return int(tag) if tag.isascii() and tag.isdigit() and len(tag) < 10 else -1
 
 
 def check_query_parameters(parameters):
@@ -182,8 +218,8 @@ class CityViewSet(GeoJSONMixin, EntityViewSet):
     feature_serializer_class = serializers.CityFeatureSerializer
     filterset_class = CityApiFilter
 
-    def get_queryset(self):
-        return super().get_queryset().select_related("parent")
+    def get_base_queryset(self):
+        return super().get_base_queryset().select_related("parent")
 
     def get_feature_queryset(self):
         return City.objects.select_related("province").exclude(location=None)
@@ -202,8 +238,8 @@ class PolicyDocumentViewSet(EntityViewSet):
     serializer_class = serializers.PolicyDocumentSerializer
     filterset_class = PolicyDocumentApiFilter
 
-    def get_queryset(self):
-        return super().get_queryset().select_related("reports_on").prefetch_related("sectors", "cities")
+    def get_base_queryset(self):
+        return super().get_base_queryset().select_related("reports_on").prefetch_related("sectors", "cities")
 
 
 @entity_schema("Planned bases", "planned base", feature_serializer=serializers.BaseFeatureSerializer)
@@ -213,11 +249,14 @@ class PlannedBaseViewSet(GeoJSONMixin, EntityViewSet):
     feature_serializer_class = serializers.BaseFeatureSerializer
     filterset_class = PlannedBaseApiFilter
 
-    def get_queryset(self):
-        return PlannedBase.objects.with_relations()
+    def get_base_queryset(self):
+        public_sources = not may_see_drafts(self.request.user, PolicyDocument)
+        return PlannedBase.objects.with_relations(public_sources=public_sources)
 
     def get_feature_queryset(self):
         mapped = Q(area__isnull=False) | Q(cities__location__isnull=False)
-        return PlannedBase.objects.with_members().filter(
-            pk__in=PlannedBase.objects.filter(mapped).values("pk")
+        return (
+            PlannedBase.objects.public()
+            .with_members()
+            .filter(pk__in=PlannedBase.objects.filter(mapped).values("pk"))
         )
