@@ -70,6 +70,7 @@ $(VENV)/.requirements-dev: requirements-dev.txt requirements.txt | $(VENV)/bin/p
 # Migrate, then load the reference data if (and only if) the database is empty.
 db: setup
 	$(MANAGE) migrate --no-input --verbosity 0
+	$(MANAGE) setup_groups
 	$(MANAGE) load_reference_data
 
 # The first editor account: prompts for a password; none exists by default.
