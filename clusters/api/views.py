@@ -7,7 +7,7 @@ import re
 from django.db.models import Prefetch, Q
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -178,13 +178,26 @@ def list_schema(entity):
     )
 
 
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "The ETag of the version you edited (from GET). If someone saved in the meantime, "
+        "the write is refused with 412 and what changed."
+    ),
+)
+
+
 def entity_schema(entity, singular, *, feature_serializer=None):
     operations = {
         "list": list_schema(entity),
         "retrieve": extend_schema(summary=f"One {singular}, by slug"),
         "create": extend_schema(summary=f"Create a {singular} (editors)"),
-        "update": extend_schema(summary=f"Replace a {singular} (editors)"),
-        "partial_update": extend_schema(summary=f"Change some fields of a {singular} (editors)"),
+        "update": extend_schema(summary=f"Replace a {singular} (editors)", parameters=[IF_MATCH]),
+        "partial_update": extend_schema(
+            summary=f"Change some fields of a {singular} (editors)", parameters=[IF_MATCH]
+        ),
         "destroy": extend_schema(
             summary=f"Delete a {singular} (editors)",
             responses={204: OpenApiResponse(description="Deleted.")},
