@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
+from clusters.admin_quality import data_quality
 from clusters.sitemaps import SITEMAPS
 
 admin.site.site_header = _("Yangtze Clusters — editors")
@@ -23,6 +24,7 @@ urlpatterns = [
 ]
 # English pages at /, Simplified Chinese at /zh-hans/ (the admin too).
 urlpatterns += i18n_patterns(
+    path("admin/data-quality/", data_quality, name="data-quality"),
     path("admin/", admin.site.urls),
     path("", include("clusters.urls")),
     prefix_default_language=False,
