@@ -20,7 +20,7 @@ PIP := $(PY) -m pip --disable-pip-version-check --quiet
 MANAGE := $(PY) manage.py
 PYTEST_ARGS ?=
 
-.PHONY: run test test-postgis check-migrations setup setup-dev system-deps db superuser lint format \
+.PHONY: run test test-postgis check-migrations check-data setup setup-dev system-deps db superuser lint format \
 	fixtures clean messages makemessages
 
 run: setup db
@@ -35,6 +35,10 @@ test-postgis: setup-dev
 
 check-migrations: setup
 	$(MANAGE) makemigrations --check --dry-run
+
+# What editors should fix; non-zero when anything is listed.
+check-data: db
+	$(MANAGE) check_data
 
 setup: system-deps $(VENV)/.requirements .env messages
 setup-dev: setup $(VENV)/.requirements-dev
