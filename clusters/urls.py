@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clusters import views
+from clusters import feeds, views
 
 app_name = "clusters"
 
@@ -20,4 +20,6 @@ urlpatterns = [
     path("map/cities.geojson", views.cities_geojson, name="map-cities"),
     path("map/bases.geojson", views.bases_geojson, name="map-bases"),
     path("search/", views.SearchView.as_view(), name="search"),
+    path("feeds/documents/", feeds.PolicyDocumentFeed(), name="document-feed"),
+    path("feeds/bases/", feeds.PlannedBaseFeed(), name="base-feed"),
 ]

@@ -1,11 +1,15 @@
-"""Template helpers: names in the reader's language, sanitised Markdown."""
+"""Template helpers: names in the reader's language, sanitised Markdown,
+feed links that keep a list's filters, "cite this record"."""
 
 import markdown as markdown_lib
 import nh3
 from django import template
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
+
+from clusters import citation
 
 register = template.Library()
 
@@ -61,3 +65,32 @@ def render_markdown(text):
         link_rel="nofollow noopener",
     )
     return mark_safe(clean)
+
+
+# Parameters that arrange a list page rather than choose its records; a feed
+# keeps its own order (newest first) and length.
+LIST_ARRANGEMENT_PARAMETERS = ("page", "ordering")
+
+
+def filter_parameters(query):
+    """A copy of the query with only the filters left in it."""
+    parameters = query.copy()
+    for name in LIST_ARRANGEMENT_PARAMETERS:
+        parameters.pop(name, None)
+    return parameters
+
+
+@register.simple_tag(takes_context=True)
+def feed_url(context, route_name):
+    """The URL of a list's Atom feed, following the filters the list shows."""
+    parameters = filter_parameters(context["request"].GET)
+    url = reverse(route_name)
+    return f"{url}?{parameters.urlencode()}" if parameters else url
+
+
+@register.inclusion_tag("includes/cite_record.html", takes_context=True)
+def cite_record(context, record):
+    """A plain-text citation and a BibTeX entry for a published record."""
+    if not citation.is_citable(record):
+        return {}
+    return {"citation": citation.cite(record, request=context["request"])}
