@@ -93,17 +93,24 @@ class MembershipRole(models.TextChoices):
 # ---------------------------------------------------------------------------
 
 
+def now():
+    """The current time to the millisecond. Django's JSON serializer keeps
+    milliseconds only, so a finer time would not survive dump → load → dump."""
+    moment = timezone.now()
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 class TimeStampedModel(models.Model):
     # Defaults rather than auto_now/auto_now_add: loaddata saves "raw", which
     # skips auto_now, and fixtures should not have to carry timestamps.
-    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(_("updated at"), default=timezone.now, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), default=now, editable=False)
 
     class Meta:
         abstract = True
 
     def save(self, *args, **kwargs):
-        self.updated_at = timezone.now()
+        self.updated_at = now()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
             kwargs["update_fields"] = {*update_fields, "updated_at"}
@@ -238,7 +245,7 @@ class Publishable(models.Model):
 
     def save(self, *args, **kwargs):
         if self.is_published and self.published_at is None:
-            self.published_at = timezone.now()
+            self.published_at = now()
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "published_at"}
         super().save(*args, **kwargs)
