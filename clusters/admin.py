@@ -25,6 +25,16 @@ from clusters.models import (
     PublicationStatus,
     Sector,
 )
+from clusters.resources import (
+    BaseMembershipResource,
+    BaseSourceResource,
+    CityResource,
+    ImportExportAdminMixin,
+    PlannedBaseResource,
+    PolicyDocumentResource,
+    ProvinceResource,
+    SectorResource,
+)
 
 ADMIN_MAP_SETTINGS = {"DEFAULT_CENTER": (29.5, 113.5), "DEFAULT_ZOOM": 6}
 
@@ -119,7 +129,9 @@ class EditorialAdmin(SimpleHistoryAdmin):
         except EditConflict as conflict:
             # Someone saved between this form's check and its write; the
             # transaction was rolled back.
-            self.message_user(request, conflict_message(conflict.current, conflict.seen_version), messages.ERROR)
+            self.message_user(
+                request, conflict_message(conflict.current, conflict.seen_version), messages.ERROR
+            )
             return HttpResponseRedirect(request.path)
 
 
@@ -182,7 +194,8 @@ class CityInline(MapAdminMixin, admin.StackedInline):
 
 
 @admin.register(Province)
-class ProvinceAdmin(EntityAdmin):
+class ProvinceAdmin(ImportExportAdminMixin, EntityAdmin):
+    resource_classes = [ProvinceResource]
     list_display = ["name", "name_zh", "reach", "kind", "city_count", "updated_at"]
     list_filter = ["reach", "kind"]
     search_fields = ["name", "name_zh", "slug"]
@@ -209,7 +222,8 @@ class MembershipOfCityInline(admin.TabularInline):
 
 
 @admin.register(City)
-class CityAdmin(MapAdminMixin, EntityAdmin):
+class CityAdmin(ImportExportAdminMixin, MapAdminMixin, EntityAdmin):
+    resource_classes = [CityResource]
     list_display = ["name", "name_zh", "province", "level", "has_location", "updated_at"]
     list_filter = ["province__reach", "province", "level"]
     list_select_related = ["province"]
@@ -229,7 +243,8 @@ class CityAdmin(MapAdminMixin, EntityAdmin):
 
 
 @admin.register(Sector)
-class SectorAdmin(EntityAdmin):
+class SectorAdmin(ImportExportAdminMixin, EntityAdmin):
+    resource_classes = [SectorResource]
     list_display = ["name", "name_zh", "parent", "intensity", "base_count", "updated_at"]
     list_filter = ["intensity", ("parent", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["parent"]
@@ -268,7 +283,8 @@ class SourceOfDocumentInline(admin.TabularInline):
 
 
 @admin.register(PolicyDocument)
-class PolicyDocumentAdmin(PublishableAdmin):
+class PolicyDocumentAdmin(ImportExportAdminMixin, PublishableAdmin):
+    resource_classes = [PolicyDocumentResource]
     list_display = ["name", "status", "kind", "publisher", "published_on", "language", "updated_at"]
     list_filter = ["status", "kind", "language", "sectors"]
     search_fields = ["name", "name_zh", "slug", "authors", "publisher", "issuer", "citation"]
@@ -336,7 +352,8 @@ class SourceInline(admin.StackedInline):
 
 
 @admin.register(PlannedBase)
-class PlannedBaseAdmin(MapAdminMixin, PublishableAdmin):
+class PlannedBaseAdmin(ImportExportAdminMixin, MapAdminMixin, PublishableAdmin):
+    resource_classes = [PlannedBaseResource]
     list_display = ["name", "status", "kind", "stage", "reach", "member_count", "source_count", "updated_at"]
     list_filter = ["status", "kind", "stage", "reach", "sectors"]
     search_fields = ["name", "name_zh", "slug", "description"]
@@ -369,7 +386,8 @@ class PlannedBaseAdmin(MapAdminMixin, PublishableAdmin):
 
 
 @admin.register(BaseMembership)
-class BaseMembershipAdmin(EditorialAdmin):
+class BaseMembershipAdmin(ImportExportAdminMixin, EditorialAdmin):
+    resource_classes = [BaseMembershipResource]
     list_display = ["base", "city", "role", "position"]
     list_filter = ["role", "base__reach"]
     list_select_related = ["base", "city"]
@@ -378,7 +396,8 @@ class BaseMembershipAdmin(EditorialAdmin):
 
 
 @admin.register(BaseSource)
-class BaseSourceAdmin(EditorialAdmin):
+class BaseSourceAdmin(ImportExportAdminMixin, EditorialAdmin):
+    resource_classes = [BaseSourceResource]
     list_display = ["base", "document", "section"]
     list_filter = ["document"]
     list_select_related = ["base", "document"]

@@ -1,0 +1,541 @@
+"""Import and export of every domain model (django-import-export), for the
+admin's changelists, as CSV, XLSX or JSON.
+
+Rows are matched by natural key (slugs), related records are named by slug,
+and geometry is WKT (or GeoJSON) in EPSG:4326, parsed by
+clusters.geo.parse_geometry. An import is all or nothing: one invalid row and
+nothing is written. Every row is validated with the model's full_clean(), so a
+bad value is reported as a row error rather than a crash. A row that matches
+the stored record is skipped without a save, so exporting and re-importing
+leaves the history untouched; every write leaves a history row naming the
+importing user. Only publishers may publish or unpublish through an import,
+as in the admin.
+"""
+
+from datetime import datetime
+from io import BytesIO
+
+import openpyxl
+from django.contrib import messages
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Point, Polygon
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from import_export import resources, widgets
+from import_export.admin import ImportExportMixin
+from import_export.fields import Field
+from import_export.formats import base_formats
+
+from clusters import geo
+from clusters.editing import can_publish
+from clusters.models import (
+    BaseMembership,
+    BaseSource,
+    City,
+    PlannedBase,
+    PolicyDocument,
+    Province,
+    PublicationStatus,
+    Publishable,
+    Sector,
+)
+
+M2M_SEPARATOR = ","
+
+# ---------------------------------------------------------------------------
+# Widgets
+# ---------------------------------------------------------------------------
+
+
+class SlugForeignKeyWidget(widgets.ForeignKeyWidget):
+    """A related record named by its slug; an unknown slug is a row error."""
+
+    def __init__(self, model, **kwargs):
+        super().__init__(model, field="slug", **kwargs)
+
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, str):
+            value = value.strip()
+        if value in (None, ""):
+            return None
+        try:
+            return super().clean(str(value), row, **kwargs)
+        except self.model.DoesNotExist:
+            raise ValueError(
+                _("There is no %(model)s with the slug %(slug)r.")
+                % {"model": self.model._meta.verbose_name, "slug": str(value)}
+            ) from None
+
+
+class SlugManyToManyWidget(widgets.ManyToManyWidget):
+    """Related records as comma-separated slugs, exported sorted; any unknown
+    slug is a row error (the stock widget silently drops it)."""
+
+    def __init__(self, model, **kwargs):
+        super().__init__(model, separator=M2M_SEPARATOR, field="slug", **kwargs)
+
+    def slugs(self, value):
+        if value in (None, ""):
+            return []
+        return list(dict.fromkeys(s.strip() for s in str(value).split(self.separator) if s.strip()))
+
+    def clean(self, value, row=None, **kwargs):
+        slugs = self.slugs(value)
+        found = self.model.objects.filter(slug__in=slugs)
+        missing = sorted(set(slugs) - set(found.values_list("slug", flat=True)))
+        if missing:
+            raise ValueError(
+                _("There is no %(model)s with the slug %(slugs)s.")
+                % {
+                    "model": self.model._meta.verbose_name,
+                    "slugs": ", ".join(repr(slug) for slug in missing),
+                }
+            )
+        return found
+
+    def render(self, value, obj=None, **kwargs):
+        if value is None:
+            return ""
+        # Sorted in Python, so that a prefetched relation costs no query.
+        return self.separator.join(sorted(related.slug for related in value.all()))
+
+
+class DateWidget(widgets.DateWidget):
+    """ISO dates; a spreadsheet's date cell (read as a datetime) is a date."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, str):
+            value = value.strip()
+        return super().clean(value, row, **kwargs)
+
+
+def format_number(number):
+    # repr() is the shortest text that reads back as the same float, so the
+    # exported coordinates compare equal to the stored ones on re-import.
+    text = repr(float(number))
+    return text.removesuffix(".0")
+
+
+def format_ring(coords):
+    return "(" + ", ".join(f"{format_number(x)} {format_number(y)}" for x, y in coords) + ")"
+
+
+def format_polygon(polygon):
+    return "(" + ", ".join(format_ring(ring.coords) for ring in polygon) + ")"
+
+
+def geometry_wkt(geometry):
+    """WKT that reads back as exactly the stored coordinates: GEOS's writer
+    keeps at most 16 decimals, so it rounds some small numbers."""
+    if isinstance(geometry, Point):
+        return f"POINT ({format_number(geometry.x)} {format_number(geometry.y)})"
+    if isinstance(geometry, Polygon):
+        return "POLYGON " + format_polygon(geometry)
+    if isinstance(geometry, MultiPolygon):
+        return "MULTIPOLYGON (" + ", ".join(format_polygon(polygon) for polygon in geometry) + ")"
+    return geometry.wkt
+
+
+class GeometryWidget(widgets.Widget):
+    """WKT or GeoJSON text in EPSG:4326 in, WKT out. Input goes through
+    clusters.geo.parse_geometry only, never straight to GDAL."""
+
+    def __init__(self, geom_type, **kwargs):
+        self.geom_type = geom_type
+        super().__init__(**kwargs)
+
+    def clean(self, value, row=None, **kwargs):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str | dict):
+            raise ValueError(_("Give the geometry as WKT or GeoJSON text, e.g. POINT (114.31 30.59)."))
+        try:
+            geometry = geo.parse_geometry(value)
+        except ValidationError as error:
+            raise ValueError(" ".join(error.messages)) from None
+        if self.geom_type == "MULTIPOLYGON" and geometry.geom_type == "Polygon":
+            geometry = MultiPolygon(geometry, srid=geometry.srid)
+        if geometry.geom_type.upper() != self.geom_type:
+            raise ValueError(
+                _("Give a %(expected)s, not a %(given)s.")
+                % {"expected": self.geom_type, "given": geometry.geom_type.upper()}
+            )
+        return geometry
+
+    def render(self, value, obj=None, **kwargs):
+        if not isinstance(value, GEOSGeometry):
+            return ""
+        return geometry_wkt(value)
+
+
+# ---------------------------------------------------------------------------
+# Resources
+# ---------------------------------------------------------------------------
+
+
+def slug_field(name, model):
+    return Field(attribute=name, column_name=name, widget=SlugForeignKeyWidget(model))
+
+
+def slugs_field(name, model):
+    return Field(attribute=name, column_name=name, widget=SlugManyToManyWidget(model))
+
+
+def geometry_field(name, model):
+    geom_type = model._meta.get_field(name).geom_type
+    return Field(attribute=name, column_name=name, widget=GeometryWidget(geom_type))
+
+
+# Never imported or exported: the server sets them.
+SERVER_MANAGED_FIELDS = ("id", "created_at", "updated_at", "version", "published_at")
+
+
+class DomainResource(resources.ModelResource):
+    """What every domain model's import and export has in common."""
+
+    class Meta:
+        use_transactions = True
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+        skip_diff = False
+        import_id_fields = ["slug"]
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.import_user = kwargs.get("user")
+        self.import_file_name = None
+
+    @classmethod
+    def widget_from_django_field(cls, f, default=widgets.Widget):
+        if isinstance(f, models.TextField):
+            # Text, not None, even for an empty spreadsheet cell.
+            return widgets.CharWidget
+        if isinstance(f, models.DateField) and not isinstance(f, models.DateTimeField):
+            return DateWidget
+        return super().widget_from_django_field(f, default)
+
+    @classmethod
+    def widget_kwargs_for_field(cls, field_name, django_field):
+        kwargs = super().widget_kwargs_for_field(field_name, django_field)
+        if isinstance(django_field, models.TextField):
+            kwargs.update({"coerce_to_string": True, "allow_blank": True})
+        return kwargs
+
+    def import_data(self, dataset, *args, rollback_on_validation_errors=True, **kwargs):
+        """All or nothing: an invalid row rolls back every other row too."""
+        return super().import_data(
+            dataset, *args, rollback_on_validation_errors=rollback_on_validation_errors, **kwargs
+        )
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        self.import_user = kwargs.get("user", self.import_user)
+        self.import_file_name = kwargs.get("file_name")
+
+    def get_queryset(self):
+        return super().get_queryset().select_related(*self.foreign_key_names())
+
+    def filter_export(self, queryset, **kwargs):
+        queryset = super().filter_export(queryset, **kwargs)
+        if not isinstance(queryset, models.QuerySet):
+            return queryset  # export() also takes a list of records
+        return queryset.select_related(*self.foreign_key_names()).prefetch_related(*self.many_to_many_names())
+
+    def iter_queryset(self, queryset):
+        """Rows are imported in file order, so a record another row of the
+        same model refers to (a parent city or sector, the document reported
+        on) is exported above that row."""
+        rows = list(super().iter_queryset(queryset))
+        self_references = [
+            f"{field.attribute}_id"
+            for field in self.fields.values()
+            if isinstance(field.widget, widgets.ForeignKeyWidget) and field.widget.model is self._meta.model
+        ]
+        if not self_references:
+            return rows
+        by_pk = {row.pk: row for row in rows}
+        ordered, placed, visiting = [], set(), set()
+
+        def place(row):
+            if row.pk in placed or row.pk in visiting:
+                return
+            visiting.add(row.pk)
+            for attname in self_references:
+                referenced = by_pk.get(getattr(row, attname))
+                if referenced is not None:
+                    place(referenced)
+            visiting.discard(row.pk)
+            placed.add(row.pk)
+            ordered.append(row)
+
+        for row in rows:
+            place(row)
+        return ordered
+
+    def foreign_key_names(self):
+        return [
+            field.attribute
+            for field in self.fields.values()
+            if isinstance(field.widget, widgets.ForeignKeyWidget)
+        ]
+
+    def many_to_many_names(self):
+        return [
+            field.attribute
+            for field in self.fields.values()
+            if isinstance(field.widget, widgets.ManyToManyWidget)
+        ]
+
+    def get_instance(self, instance_loader, row):
+        try:
+            return super().get_instance(instance_loader, row)
+        except ValueError:
+            # An unknown slug in the natural key: reported for its column by
+            # import_instance(), where it is cleaned again.
+            return None
+
+    def after_init_instance(self, instance, new, row, **kwargs):
+        super().after_init_instance(instance, new, row, **kwargs)
+        if isinstance(instance, Publishable):
+            instance._status_before_import = None if new else instance.status
+
+    def import_instance(self, instance, row, **kwargs):
+        """Sets the row's values, collecting every column's error, the
+        many-to-many columns' included (they are written only after save)."""
+        errors = {}
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        for field in self.get_import_fields():
+            if isinstance(field.widget, widgets.ManyToManyWidget) and field.column_name in row:
+                try:
+                    field.clean(row)
+                except ValueError as error:
+                    errors[field.attribute] = [ValidationError(str(error), code="invalid")]
+        if errors:
+            raise ValidationError(errors)
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        """Runs for rows to be written (not for skipped ones): the model's
+        full_clean() plus the importing user's permissions."""
+        errors = {key: list(value) for key, value in (import_validation_errors or {}).items()}
+        for key, message in self.permission_errors(instance):
+            errors.setdefault(key, []).append(ValidationError(message, code="permission"))
+        super().validate_instance(instance, errors, validate_unique)
+
+    def permission_errors(self, instance):
+        user = self.import_user
+        if user is None:
+            # Called from code (a shell, a script), not by a person.
+            return
+        opts = instance._meta
+        names = {"models": opts.verbose_name_plural}
+        if instance._state.adding:
+            if not user.has_perm(f"{opts.app_label}.add_{opts.model_name}"):
+                yield NON_FIELD_ERRORS, _("You may not add %(models)s.") % names
+        elif not user.has_perm(f"{opts.app_label}.change_{opts.model_name}"):
+            yield NON_FIELD_ERRORS, _("You may not change %(models)s.") % names
+        if isinstance(instance, Publishable) and not can_publish(user, type(instance)):
+            before = getattr(instance, "_status_before_import", None)
+            if before is None and instance.is_published:
+                yield "status", _("Only publishers can publish: import it as a draft.")
+            elif before is not None and instance.status != before:
+                yield (
+                    "status",
+                    _("Only publishers can publish or unpublish: leave the status as %(status)s.")
+                    % {"status": PublicationStatus(before).label},
+                )
+
+    def before_save_instance(self, instance, row, **kwargs):
+        super().before_save_instance(instance, row, **kwargs)
+        user = kwargs.get("user", self.import_user)
+        if user is not None:
+            instance._history_user = user
+        file_name = kwargs.get("file_name", self.import_file_name)
+        instance._change_reason = (
+            _("Imported from %(file)s") % {"file": file_name} if file_name else _("Imported")
+        )
+
+
+class ProvinceResource(DomainResource):
+    class Meta(DomainResource.Meta):
+        model = Province
+        name = gettext_lazy("Provinces")
+        fields = ["slug", "name", "name_zh", "reach", "kind", "description"]
+
+
+class CityResource(DomainResource):
+    province = slug_field("province", Province)
+    parent = slug_field("parent", City)
+    location = geometry_field("location", City)
+
+    class Meta(DomainResource.Meta):
+        model = City
+        name = gettext_lazy("Cities")
+        fields = ["slug", "name", "name_zh", "province", "level", "parent", "location", "description"]
+
+
+class SectorResource(DomainResource):
+    parent = slug_field("parent", Sector)
+
+    class Meta(DomainResource.Meta):
+        model = Sector
+        name = gettext_lazy("Sectors")
+        fields = ["slug", "name", "name_zh", "parent", "intensity", "description"]
+
+
+class PolicyDocumentResource(DomainResource):
+    reports_on = slug_field("reports_on", PolicyDocument)
+    sectors = slugs_field("sectors", Sector)
+    cities = slugs_field("cities", City)
+
+    class Meta(DomainResource.Meta):
+        model = PolicyDocument
+        name = gettext_lazy("Policy documents")
+        fields = [
+            "slug",
+            "name",
+            "name_zh",
+            "status",
+            "kind",
+            "language",
+            "issuer",
+            "publisher",
+            "authors",
+            "published_on",
+            "published_on_precision",
+            "approved_on",
+            "approved_on_precision",
+            "source_url",
+            "citation",
+            "reports_on",
+            "sectors",
+            "cities",
+            "summary",
+            "description",
+        ]
+
+
+class PlannedBaseResource(DomainResource):
+    area = geometry_field("area", PlannedBase)
+    sectors = slugs_field("sectors", Sector)
+
+    class Meta(DomainResource.Meta):
+        model = PlannedBase
+        name = gettext_lazy("Planned bases")
+        fields = [
+            "slug",
+            "name",
+            "name_zh",
+            "status",
+            "kind",
+            "stage",
+            "reach",
+            "area",
+            "sectors",
+            "description",
+        ]
+
+
+class BaseMembershipResource(DomainResource):
+    base = slug_field("base", PlannedBase)
+    city = slug_field("city", City)
+
+    class Meta(DomainResource.Meta):
+        model = BaseMembership
+        name = gettext_lazy("Base memberships")
+        import_id_fields = ["base", "city"]
+        fields = ["base", "city", "role", "position"]
+
+
+class BaseSourceResource(DomainResource):
+    base = slug_field("base", PlannedBase)
+    document = slug_field("document", PolicyDocument)
+
+    class Meta(DomainResource.Meta):
+        model = BaseSource
+        name = gettext_lazy("Base sources")
+        import_id_fields = ["base", "document", "section"]
+        fields = ["base", "document", "section", "note"]
+
+
+RESOURCES = {
+    Province: ProvinceResource,
+    City: CityResource,
+    Sector: SectorResource,
+    PolicyDocument: PolicyDocumentResource,
+    PlannedBase: PlannedBaseResource,
+    BaseMembership: BaseMembershipResource,
+    BaseSource: BaseSourceResource,
+}
+
+
+# ---------------------------------------------------------------------------
+# Formats and the admin
+# ---------------------------------------------------------------------------
+
+
+class XLSX(base_formats.XLSX):
+    """Text that begins with "=" stays text. Written as it is, a spreadsheet
+    takes it for a formula: it would run it when opened, and an import would
+    read back its result (nothing, for a file never opened) instead of the text."""
+
+    def export_data(self, dataset, **kwargs):
+        data = super().export_data(dataset, **kwargs)
+        workbook = openpyxl.load_workbook(BytesIO(data))
+        formulas = [
+            cell
+            for sheet in workbook.worksheets
+            for row in sheet.iter_rows()
+            for cell in row
+            if cell.data_type == "f"
+        ]
+        if not formulas:
+            return data
+        for cell in formulas:
+            cell.data_type = "s"
+        output = BytesIO()
+        workbook.save(output)
+        return output.getvalue()
+
+
+FORMATS = [base_formats.CSV, XLSX, base_formats.JSON]
+
+
+class ImportExportAdminMixin(ImportExportMixin):
+    """Import (upload, preview, confirm) and export on a changelist."""
+
+    formats = FORMATS
+    skip_import_confirm = False
+
+    def process_result(self, result, request):
+        # The confirmed import runs again on the current data; if that has
+        # changed since the preview and a row now fails, nothing was written.
+        if result.has_errors() or result.has_validation_errors():
+            failed = sorted(
+                {row.number for row in result.invalid_rows} | {row.number for row in result.error_rows}
+            )
+            self.message_user(
+                request,
+                _(
+                    "Nothing was imported: row(s) %(rows)s failed when the import was confirmed, "
+                    "probably because the data changed after the preview. Upload the file again."
+                )
+                % {"rows": ", ".join(str(number) for number in failed)},
+                messages.ERROR,
+            )
+            info = self.get_model_info()
+            return HttpResponseRedirect(
+                reverse("admin:{}_{}_import".format(*info), current_app=self.admin_site.name)
+            )
+        return super().process_result(result, request)
