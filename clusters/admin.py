@@ -3,7 +3,9 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.gis.db.models import GeometryField
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count
 from django.http import HttpResponseRedirect
@@ -114,7 +116,17 @@ class VersionedForm(forms.ModelForm):
 
 
 class EditorialAdmin(SimpleHistoryAdmin):
-    """History with revert on every record; versioned saves for entities."""
+    """History with revert on every record; versioned saves."""
+
+    form = VersionedForm
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # Reverting is a change: viewing the history is not enough to do it.
+        if request.method == "POST":
+            obj = self.get_object(request, unquote(object_id))
+            if obj is None or not self.has_change_permission(request, obj):
+                raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
     def save_model(self, request, obj, form, change):
         obj._history_user = request.user
@@ -135,11 +147,7 @@ class EditorialAdmin(SimpleHistoryAdmin):
             return HttpResponseRedirect(request.path)
 
 
-class EntityAdmin(EditorialAdmin):
-    form = VersionedForm
-
-
-class PublishableAdmin(EntityAdmin):
+class PublishableAdmin(EditorialAdmin):
     """Drafts until a publisher publishes them (by the status field or the
     list's actions); editors without the permission see status read-only."""
 
@@ -147,6 +155,14 @@ class PublishableAdmin(EntityAdmin):
 
     def has_publish_permission(self, request):
         return can_publish(request.user, self.model)
+
+    def save_model(self, request, obj, form, change):
+        if change and not self.has_publish_permission(request):
+            # Status is read-only for this user, but a revert form would
+            # otherwise bring back an old version's status.
+            stored = type(obj)._base_manager.filter(pk=obj.pk)
+            obj.status, obj.published_at = stored.values_list("status", "published_at").get()
+        super().save_model(request, obj, form, change)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = [*super().get_readonly_fields(request, obj), "published_at"]
@@ -183,7 +199,8 @@ class CityInline(MapAdminMixin, admin.StackedInline):
     model = City
     fk_name = "province"
     extra = 0
-    fields = ["name", "name_zh", "slug", "level", "parent", "location"]
+    form = VersionedForm
+    fields = ["name", "name_zh", "slug", "level", "parent", "location", "seen_version"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["parent"]
     show_change_link = True
@@ -194,7 +211,7 @@ class CityInline(MapAdminMixin, admin.StackedInline):
 
 
 @admin.register(Province)
-class ProvinceAdmin(ImportExportAdminMixin, EntityAdmin):
+class ProvinceAdmin(ImportExportAdminMixin, EditorialAdmin):
     resource_classes = [ProvinceResource]
     list_display = ["name", "name_zh", "reach", "kind", "city_count", "updated_at"]
     list_filter = ["reach", "kind"]
@@ -215,14 +232,15 @@ class MembershipOfCityInline(admin.TabularInline):
     model = BaseMembership
     fk_name = "city"
     extra = 0
-    fields = ["base", "role", "position"]
+    form = VersionedForm
+    fields = ["base", "role", "position", "seen_version"]
     autocomplete_fields = ["base"]
     verbose_name = _("base this city belongs to")
     verbose_name_plural = _("bases this city belongs to")
 
 
 @admin.register(City)
-class CityAdmin(ImportExportAdminMixin, MapAdminMixin, EntityAdmin):
+class CityAdmin(ImportExportAdminMixin, MapAdminMixin, EditorialAdmin):
     resource_classes = [CityResource]
     list_display = ["name", "name_zh", "province", "level", "has_location", "updated_at"]
     list_filter = ["province__reach", "province", "level"]
@@ -243,7 +261,7 @@ class CityAdmin(ImportExportAdminMixin, MapAdminMixin, EntityAdmin):
 
 
 @admin.register(Sector)
-class SectorAdmin(ImportExportAdminMixin, EntityAdmin):
+class SectorAdmin(ImportExportAdminMixin, EditorialAdmin):
     resource_classes = [SectorResource]
     list_display = ["name", "name_zh", "parent", "intensity", "base_count", "updated_at"]
     list_filter = ["intensity", ("parent", admin.RelatedOnlyFieldListFilter)]
@@ -320,7 +338,8 @@ class MembershipInline(admin.TabularInline):
     model = BaseMembership
     fk_name = "base"
     extra = 0
-    fields = ["city", "role", "position"]
+    form = VersionedForm
+    fields = ["city", "role", "position", "seen_version"]
     autocomplete_fields = ["city"]
 
 
@@ -342,8 +361,9 @@ class SourceInline(admin.StackedInline):
     model = BaseSource
     fk_name = "base"
     formset = SourceFormSet
+    form = VersionedForm
     min_num = 1
-    fields = [("document", "section"), "note"]
+    fields = [("document", "section"), "note", "seen_version"]
     autocomplete_fields = ["document"]
 
     def get_extra(self, request, obj=None, **kwargs):

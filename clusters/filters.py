@@ -28,6 +28,7 @@ from clusters.models import (
     PolicyDocument,
     Province,
     ProvinceKind,
+    PublicationStatus,
     Reach,
     Sector,
 )
@@ -53,9 +54,12 @@ class SlugsFilter(filters.ModelMultipleChoiceFilter):
 
     help_text = _("Slugs; repeat the parameter to match any of them.")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, through_bases=False, **kwargs):
         kwargs.setdefault("to_field_name", "slug")
         kwargs.setdefault("help_text", self.help_text)
+        # A path through planned bases counts published ones only: a draft
+        # must not place a city in a sector, for instance.
+        self.through_bases = through_bases
         super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
@@ -63,8 +67,9 @@ class SlugsFilter(filters.ModelMultipleChoiceFilter):
             return qs
         # Conjoined ("all of"): one subquery per object; otherwise one for any of them.
         groups = [[obj] for obj in value] if self.conjoined else [list(value)]
+        published = {"bases__status": PublicationStatus.PUBLISHED} if self.through_bases else {}
         for objects in groups:
-            matching = qs.model._base_manager.filter(**{f"{self.field_name}__in": objects})
+            matching = qs.model._base_manager.filter(**{f"{self.field_name}__in": objects}, **published)
             qs = qs.filter(pk__in=matching.values("pk"))
         return qs
 
@@ -126,12 +131,18 @@ BY_NAME = ("name", "name", _("Name, A to Z"), _("Name, Z to A"))
 
 def reach_filter(label, lookups):
     """Reach matched through any of the given paths (e.g. a base's own reach
-    or its member cities' provinces)."""
+    or its member cities' provinces); paths through bases count published
+    bases only."""
+
+    def condition(lookup, values):
+        if lookup.startswith("bases__"):
+            return Q(**{f"{lookup}__in": values, "bases__status": PublicationStatus.PUBLISHED})
+        return Q(**{f"{lookup}__in": values})
 
     def filter_reach(queryset, name, values):
         if not values:
             return queryset
-        return matching_any(queryset, [Q(**{f"{lookup}__in": values}) for lookup in lookups])
+        return matching_any(queryset, [condition(lookup, values) for lookup in lookups])
 
     return choices_filter(label, Reach.choices, method=filter_reach)
 
@@ -153,6 +164,7 @@ class CityFilter(filters.FilterSet):
     sector = SlugsFilter(
         label=_("Sector (through its bases)"),
         field_name="bases__sectors",
+        through_bases=True,
         queryset=Sector.objects.order_by("name"),
     )
     base = SlugsFilter(

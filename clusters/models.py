@@ -105,16 +105,40 @@ class TimeStampedModel(models.Model):
     # skips auto_now, and fixtures should not have to carry timestamps.
     created_at = models.DateTimeField(_("created at"), default=now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), default=now, editable=False)
+    version = models.PositiveIntegerField(
+        _("version"), default=1, editable=False, help_text=_("Raised by one on every save.")
+    )
 
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):
+    def save(self, *args, expected_version=None, **kwargs):
+        """Saves, raising EditConflict if `expected_version` is given and the
+        stored record has moved past it (someone else saved in between)."""
+        if expected_version is None:
+            # Set by callers that cannot pass arguments to save() (a serializer's update).
+            expected_version = self.__dict__.pop("_expected_version", None)
         self.updated_at = now()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
-            kwargs["update_fields"] = {*update_fields, "updated_at"}
-        super().save(*args, **kwargs)
+            kwargs["update_fields"] = {*update_fields, "updated_at", "version"}
+        with transaction.atomic(using=kwargs.get("using")):
+            if self.pk is not None:
+                # By pk, not _state.adding: a history revert saves an
+                # instance marked as new that is in fact the stored row.
+                self.claim_next_version(expected_version)
+            super().save(*args, **kwargs)
+
+    def claim_next_version(self, expected_version):
+        stored = type(self)._base_manager.filter(pk=self.pk)
+        if expected_version is not None:
+            # One conditional UPDATE: of two editors holding the same version,
+            # only the first to write matches it.
+            if not stored.filter(version=expected_version).update(version=F("version") + 1):
+                raise EditConflict(stored.first() or self, expected_version)
+            self.version = expected_version + 1
+        elif stored.update(version=F("version") + 1):
+            self.version = stored.values_list("version", flat=True).get()
 
 
 class EditConflict(Exception):
@@ -167,10 +191,6 @@ class Entity(TimeStampedModel):
         help_text=_("Markdown. Write in your own words and say where each fact comes from."),
     )
 
-    version = models.PositiveIntegerField(
-        _("version"), default=1, editable=False, help_text=_("Raised by one on every save.")
-    )
-
     objects = EntityManager()
 
     class Meta:
@@ -180,29 +200,6 @@ class Entity(TimeStampedModel):
 
     def __str__(self):
         return self.name
-
-    def save(self, *args, expected_version=None, **kwargs):
-        """Saves, raising EditConflict if `expected_version` is given and the
-        stored record has moved past it (someone else saved in between)."""
-        if expected_version is None:
-            # Set by callers that cannot pass arguments to save() (a serializer's update).
-            expected_version = self.__dict__.pop("_expected_version", None)
-        with transaction.atomic(using=kwargs.get("using")):
-            if not self._state.adding and self.pk is not None:
-                self.claim_next_version(expected_version)
-            super().save(*args, **kwargs)
-
-    def claim_next_version(self, expected_version):
-        stored = type(self)._base_manager.filter(pk=self.pk)
-        if expected_version is not None:
-            # One conditional UPDATE: of two editors holding the same version,
-            # only the first to write matches it.
-            if not stored.filter(version=expected_version).update(version=F("version") + 1):
-                raise EditConflict(stored.first() or self, expected_version)
-            self.version = expected_version + 1
-        else:
-            stored.update(version=F("version") + 1)
-            self.version = stored.values_list("version", flat=True).get()
 
     def get_absolute_url(self):
         return reverse(f"clusters:{self.url_name}", kwargs={"slug": self.slug})

@@ -182,27 +182,6 @@ def make_drafts(lonely):
     return document, base
 
 
-def bug(reason):
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
-CITY_SECTOR_BUG = bug(
-    "CityFilter.sector (clusters/filters.py) matches cities through bases__sectors without "
-    "leaving out draft bases: a city that belongs only to a draft base is listed for the "
-    "draft's sectors (pages, map layer and API)."
-)
-DOCUMENT_REACH_BUG = bug(
-    "PolicyDocumentFilter.reach (clusters/filters.py) matches bases__reach without leaving out "
-    "draft bases: a published document that is a source only of a draft base is listed for "
-    "the draft's reach."
-)
-API_REPORTS_ON_BUG = bug(
-    "PolicyDocumentSerializer.reports_on / reports_on_url (clusters/api/serializers.py) name "
-    "the document reported on even when it is a draft (the page hides it): the draft's slug "
-    "is public in the API's documents list, CSV and detail."
-)
-
-
 def p(url, *marks):
     return pytest.param(url, marks=marks, id=url)
 
@@ -214,7 +193,7 @@ PAGES = [
     p(f"/documents/?sector={LONELY_SECTOR}"),
     p("/documents/?city=wuhan"),
     p(f"/documents/?city={LONELY_CITY}"),
-    p("/documents/?reach=downstream", DOCUMENT_REACH_BUG),
+    p("/documents/?reach=downstream"),
     p("/documents/?kind=plan&language=zh"),
     p("/documents/?ordering=-date"),
     p("/bases/"),
@@ -230,8 +209,8 @@ PAGES = [
     p("/sectors/?page=2"),
     p("/sectors/?top_level=false"),
     p("/cities/"),
-    p("/cities/?sector=steel", CITY_SECTOR_BUG),
-    p(f"/cities/?sector={LONELY_SECTOR}", CITY_SECTOR_BUG),
+    p("/cities/?sector=steel"),
+    p(f"/cities/?sector={LONELY_SECTOR}"),
     p(f"/cities/?base={STEEL_BASE}"),
     p("/cities/?province=hubei"),
     p("/cities/?reach=middle"),
@@ -253,8 +232,8 @@ PAGES = [
     p("/map/"),
     p(f"/map/?sector={LONELY_SECTOR}"),
     p("/map/cities.geojson"),
-    p("/map/cities.geojson?sector=steel", CITY_SECTOR_BUG),
-    p(f"/map/cities.geojson?sector={LONELY_SECTOR}", CITY_SECTOR_BUG),
+    p("/map/cities.geojson?sector=steel"),
+    p(f"/map/cities.geojson?sector={LONELY_SECTOR}"),
     p("/map/bases.geojson"),
     p("/map/bases.geojson?sector=steel"),
     p(f"/map/bases.geojson?city={LONELY_CITY}"),
@@ -280,8 +259,8 @@ FEEDS = [
     p("/zh-hans/feeds/bases/"),
 ]
 API_URLS = [
-    p("/api/v1/documents/?page_size=100", API_REPORTS_ON_BUG),
-    p("/api/v1/documents/?page_size=100&format=csv", API_REPORTS_ON_BUG),
+    p("/api/v1/documents/?page_size=100"),
+    p("/api/v1/documents/?page_size=100&format=csv"),
     p("/api/v1/bases/?page_size=100"),
     p("/api/v1/bases/?page_size=100&format=csv"),
     p("/api/v1/sectors/?page_size=100"),
@@ -291,24 +270,18 @@ API_URLS = [
     p("/api/v1/bases/?search=Zzdraft"),
     p("/api/v1/documents/?sector=steel"),
     p("/api/v1/documents/?city=wuhan"),
-    p(
-        "/api/v1/documents/?reach=downstream",
-        bug(
-            "PolicyDocumentFilter.reach matches draft bases' reach (a document sourcing only a draft "
-            "base is listed), and the listed document's reports_on names the draft document."
-        ),
-    ),
+    p("/api/v1/documents/?reach=downstream"),
     p(f"/api/v1/bases/?document={PLAN}"),
     p("/api/v1/bases/?city=wuhan"),
     p(f"/api/v1/bases/?sector={LONELY_SECTOR}"),
-    p(f"/api/v1/cities/?sector={LONELY_SECTOR}", CITY_SECTOR_BUG),
+    p(f"/api/v1/cities/?sector={LONELY_SECTOR}"),
     p("/api/v1/cities/wuhan/"),
     p(f"/api/v1/cities/{LONELY_CITY}/"),
     p("/api/v1/sectors/steel/"),
     p(f"/api/v1/sectors/{LONELY_SECTOR}/"),
     p("/api/v1/provinces/hubei/"),
     p(f"/api/v1/documents/{PLAN}/"),
-    p(f"/api/v1/documents/{ECHO_DOC}/", API_REPORTS_ON_BUG),
+    p(f"/api/v1/documents/{ECHO_DOC}/"),
     p(f"/api/v1/bases/{STEEL_BASE}/"),
     p(f"/api/v1/documents/{DOC_SLUG}/"),
     p(f"/api/v1/bases/{BASE_SLUG}/"),
@@ -316,7 +289,7 @@ API_URLS = [
     p("/api/v1/cities/geojson/"),
     p("/api/v1/provinces/geojson/"),
     p(f"/api/v1/bases/geojson/?city={LONELY_CITY}"),
-    p(f"/api/v1/cities/geojson/?sector={LONELY_SECTOR}", CITY_SECTOR_BUG),
+    p(f"/api/v1/cities/geojson/?sector={LONELY_SECTOR}"),
 ]
 
 CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
@@ -819,15 +792,6 @@ def latest_history(obj):
     return type(obj).history.filter(id=obj.pk).order_by("-history_date", "-history_id")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "The admin's revert view (SimpleHistoryAdmin.history_form_view) saves the old version's "
-        "status even for an editor without the publish permission: status is read-only, so it is "
-        "not in the form and the historical instance's value is kept. An editor publishes by "
-        "reverting to a version that was published."
-    ),
-)
 def test_an_editor_cannot_publish_by_reverting_to_a_published_version(editor, publisher):
     document = draft_document()
     run_action(browser(publisher), PolicyDocument, "publish_selected", document)
@@ -844,14 +808,6 @@ def test_an_editor_cannot_publish_by_reverting_to_a_published_version(editor, pu
     assert document.status == DRAFT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "The admin's revert view (SimpleHistoryAdmin.history_form_view) saves on POST without "
-        "checking the change permission: a staff user who may only view a model reverts its "
-        "records."
-    ),
-)
 def test_a_user_who_may_only_view_cannot_revert(editor):
     document = draft_document(summary="Old summary.")
     old = latest_history(document).first()
@@ -955,15 +911,6 @@ def test_history_of_an_api_patch_and_its_revert(editor, auth):
     assert latest_history(document).first().summary == "Old summary."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Entity.save() claims the next version only when not _state.adding; simple_history's "
-        "HistoricalRecord.instance is built with _state.adding=True, so reverting with "
-        "history.instance.save() writes the old version number back (2 -> 1) and an ETag or "
-        "seen_version taken before the edit is accepted again."
-    ),
-)
 def test_reverting_with_history_instance_save_moves_the_version_on(editor):
     document = draft_document(summary="Old summary.")
     client = api(editor)
@@ -1160,14 +1107,6 @@ def test_a_save_racing_past_the_forms_check_is_refused_too(editor, second_editor
     assert latest_history(document).first().history_user == editor
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BaseSource (and BaseMembership) have no version and their admin uses no VersionedForm: "
-        "of two editors who open the same source, the second save silently overwrites the "
-        "first (here the first editor's note is lost)."
-    ),
-)
 def test_the_second_of_two_saves_of_a_source_is_refused(editor, second_editor):
     source = draft_base().sources.get()
     url = admin_url(BaseSource, "change", source.pk)
@@ -1181,14 +1120,6 @@ def test_the_second_of_two_saves_of_a_source_is_refused(editor, second_editor):
     assert source.note == "First editor's note."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "A base's admin form posts its member inlines back without any version check of the "
-        "memberships: an editor who opened the base before someone changed a member's role in "
-        "the membership's own admin silently puts the old role back when saving the base."
-    ),
-)
 def test_saving_a_base_does_not_undo_a_later_change_to_its_member(editor, second_editor):
     base = draft_base()
     membership = base.memberships.get()
@@ -1260,14 +1191,6 @@ def test_if_match_lets_the_first_write_through_and_refuses_the_second(editor, se
     assert document.name == "Second name"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "The 412 body's `version` is a string ('2'), while the detail's `version` is an integer: "
-        "clusters.api.errors.Outdated passes it through APIException, which turns every value "
-        "into an ErrorDetail string."
-    ),
-)
 def test_the_412_names_the_stored_version_as_a_number(editor):
     document = draft_document()
     client = api(editor)

@@ -19,6 +19,9 @@ def exception_handler(exc, context):
     elif isinstance(exc, EditConflict):
         exc = Outdated(exc)
     response = drf_exception_handler(exc, context)
+    if isinstance(exc, Outdated):
+        # APIException turns every value into text; a version is a number.
+        response.data["version"] = exc.stored_version
     if response is not None and isinstance(response.data, dict) and NON_FIELD_ERRORS in response.data:
         # Errors of a whole filter form, named as DRF names errors of a whole body.
         response.data[api_settings.NON_FIELD_ERRORS_KEY] = response.data.pop(NON_FIELD_ERRORS)
@@ -57,10 +60,11 @@ class Outdated(APIException):
     default_code = "outdated"
 
     def __init__(self, conflict):
+        self.stored_version = stored_version(conflict.current)
         super().__init__(
             {
                 "detail": conflict_message(conflict.current, conflict.seen_version),
-                "version": stored_version(conflict.current),
+                "version": self.stored_version,
             }
         )
 

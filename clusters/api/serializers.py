@@ -32,7 +32,7 @@ from clusters.api.fields import (
     detail_url,
     related_url,
 )
-from clusters.editing import can_publish
+from clusters.editing import can_publish, may_see_drafts
 from clusters.models import (
     BASE_NEEDS_A_SOURCE,
     BaseMembership,
@@ -197,6 +197,18 @@ class PolicyDocumentSerializer(EntitySerializer):
     bases_url = FilteredListUrlField(
         "base", "document", help_text="Planned bases this document is a source for."
     )
+
+    def to_representation(self, document):
+        data = super().to_representation(document)
+        target = document.reports_on
+        if target is not None and not target.is_published and not self.may_see_drafts():
+            # The report is public; the draft it reports on is not, not even its slug.
+            data["reports_on"] = data["reports_on_url"] = None
+        return data
+
+    def may_see_drafts(self):
+        request = self.context.get("request")
+        return request is not None and may_see_drafts(request.user, PolicyDocument)
 
     class Meta(EntitySerializer.Meta):
         model = PolicyDocument
