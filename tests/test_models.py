@@ -20,6 +20,7 @@ from clusters.models import (
     PolicyDocument,
     Province,
     Sector,
+    now,
 )
 from tests.factories import (
     BaseMembershipFactory,
@@ -400,7 +401,8 @@ def test_save_bumps_updated_at_and_keeps_created_at(factory):
 
 
 def test_new_objects_get_both_timestamps():
-    before = timezone.now()
+    # Stored to the millisecond, so compare at that precision.
+    before = now()
     province = ProvinceFactory()
 
     assert before <= province.created_at <= timezone.now()
