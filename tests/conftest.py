@@ -3,6 +3,7 @@ from django.core.management import call_command
 
 from clusters.management.commands.load_reference_data import DOMAIN_MODELS
 from clusters.models import City, Sector
+from tests.gdal import gdal_trap  # noqa: F401  (a fixture for every test module)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ that a refused write leaves the database exactly as it was."""
 
 import json
 from io import StringIO
-from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
@@ -22,6 +21,7 @@ from clusters.models import (
     now,
 )
 from tests import factories
+from tests.gdal import assert_gdal_not_called
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("reference_data")]
 
@@ -668,26 +668,6 @@ def test_moving_a_sector_under_another_branch_is_allowed(editor_client):
 # ---------------------------------------------------------------------------
 # 5. Geometry: GeoJSON or WKT in EPSG:4326 only
 # ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def gdal_trap():
-    """Make every way into GDAL's geometry parser fail the test (as in test_geo.py)."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("GDAL was handed the input")
-
-    with (
-        mock.patch("django.contrib.gis.gdal.OGRGeometry.from_json", side_effect=refuse) as from_json,
-        mock.patch("django.contrib.gis.gdal.OGRGeometry._from_json", side_effect=refuse) as raw_from_json,
-        mock.patch("django.contrib.gis.gdal.OGRGeometry.__init__", side_effect=refuse) as init,
-    ):
-        yield [from_json, raw_from_json, init]
-
-
-def assert_gdal_not_called(trap):
-    for entry in trap:
-        entry.assert_not_called()
 
 
 WUHAN_POINT = point(114.31, 30.59)
