@@ -189,26 +189,33 @@ IF_MATCH = OpenApiParameter(
 )
 
 
-def entity_schema(entity, singular, *, feature_serializer=None):
-    operations = {
-        "list": list_schema(entity),
-        "retrieve": extend_schema(summary=f"One {singular}, by slug"),
-        "create": extend_schema(summary=f"Create a {singular} (editors)"),
-        "update": extend_schema(summary=f"Replace a {singular} (editors)", parameters=[IF_MATCH]),
-        "partial_update": extend_schema(
-            summary=f"Change some fields of a {singular} (editors)", parameters=[IF_MATCH]
-        ),
-        "destroy": extend_schema(
-            summary=f"Delete a {singular} (editors)",
-            responses={204: OpenApiResponse(description="Deleted.")},
-        ),
-    }
-    if feature_serializer is not None:
-        operations["geojson"] = geojson_schema(entity, feature_serializer)
-    return extend_schema_view(**operations)
+def entity_schema(entity, singular):
+    """Documents a viewset's operations (and its GeoJSON layer, if it has a
+    feature serializer)."""
+
+    def document(viewset):
+        operations = {
+            "list": list_schema(entity),
+            "retrieve": extend_schema(summary=f"One {singular}, by slug"),
+            "create": extend_schema(summary=f"Create a {singular} (editors)"),
+            "update": extend_schema(summary=f"Replace a {singular} (editors)", parameters=[IF_MATCH]),
+            "partial_update": extend_schema(
+                summary=f"Change some fields of a {singular} (editors)", parameters=[IF_MATCH]
+            ),
+            "destroy": extend_schema(
+                summary=f"Delete a {singular} (editors)",
+                responses={204: OpenApiResponse(description="Deleted.")},
+            ),
+        }
+        feature_serializer = getattr(viewset, "feature_serializer_class", None)
+        if feature_serializer is not None:
+            operations["geojson"] = geojson_schema(entity, feature_serializer)
+        return extend_schema_view(**operations)(viewset)
+
+    return document
 
 
-@entity_schema("Provinces", "province", feature_serializer=serializers.ProvinceFeatureSerializer)
+@entity_schema("Provinces", "province")
 class ProvinceViewSet(GeoJSONMixin, EntityViewSet):
     model = Province
     serializer_class = serializers.ProvinceSerializer
@@ -224,7 +231,7 @@ class ProvinceViewSet(GeoJSONMixin, EntityViewSet):
         )
 
 
-@entity_schema("Cities", "city", feature_serializer=serializers.CityFeatureSerializer)
+@entity_schema("Cities", "city")
 class CityViewSet(GeoJSONMixin, EntityViewSet):
     model = City
     serializer_class = serializers.CitySerializer
@@ -255,7 +262,7 @@ class PolicyDocumentViewSet(EntityViewSet):
         return super().get_base_queryset().select_related("reports_on").prefetch_related("sectors", "cities")
 
 
-@entity_schema("Planned bases", "planned base", feature_serializer=serializers.BaseFeatureSerializer)
+@entity_schema("Planned bases", "planned base")
 class PlannedBaseViewSet(GeoJSONMixin, EntityViewSet):
     model = PlannedBase
     serializer_class = serializers.PlannedBaseSerializer
