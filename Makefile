@@ -20,11 +20,19 @@ PIP := $(PY) -m pip --disable-pip-version-check --quiet
 MANAGE := $(PY) manage.py
 PYTEST_ARGS ?=
 
-.PHONY: run test test-postgis check-migrations check-data setup setup-dev system-deps db superuser lint format \
+.PHONY: run serve test test-postgis check-migrations check-data setup setup-dev system-deps db superuser lint format \
 	fixtures clean messages makemessages
 
 run: setup db
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
+
+# As in production: gunicorn (WEB_CONCURRENCY workers, default 2 per core),
+# DEBUG off, static files collected and served by WhiteNoise.
+# A real deployment sets its own SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL.
+SERVE_ENV := DEBUG=False ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost}
+serve: setup db
+	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0
+	$(SERVE_ENV) BIND=$${BIND:-127.0.0.1:$(PORT)} $(VENV)/bin/gunicorn yangtze.wsgi
 
 test: setup-dev db
 	$(PY) -m pytest $(PYTEST_ARGS)

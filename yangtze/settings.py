@@ -7,8 +7,11 @@ clone; production sets the variables (or a `.env` file beside manage.py).
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from yangtze.safety import check_production_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,7 +29,12 @@ if not SECRET_KEY:
         ".env) or export SECRET_KEY in the environment."
     )
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+# Local development may rely on the loopback default; production (DEBUG off)
+# must name its hosts, and a wildcard would accept forged Host headers.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+
+if not DEBUG:
+    check_production_secrets(SECRET_KEY, ALLOWED_HOSTS)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -51,6 +59,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from gunicorn, compressed and cached forever.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -87,6 +98,14 @@ WSGI_APPLICATION = "yangtze.wsgi.application"
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"spatialite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# Reusing connections saves a connect (and loading SpatiaLite) per request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# Local memory by default; several app servers share one cache with
+# CACHE_URL=redis://host:6379/0. Pages and API answers are cached here and
+# dropped whenever any record is saved (clusters/caching.py).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://yangtze")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -170,6 +189,45 @@ SPECTACULAR_SETTINGS = {
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Production serves hashed, compressed copies made by `collectstatic`
+# (`make serve` runs it); development serves the files as they are.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# HTTPS. Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=true (the
+# proxy must set X-Forwarded-Proto), plus the three below; see deploy.env.
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Security headers on every response.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts only from this site's static
+# files, never inline.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 # Maps: centred on the middle reaches, kept to the Belt and its surroundings.
 # Tiles come from one setting so a deployment can point at its own server.

@@ -3,13 +3,16 @@
 import os
 
 # Tests never read the developer's .env; a fixed, non-secret key is enough.
-os.environ.setdefault("SECRET_KEY", "test-only-key-not-used-anywhere-else")
+os.environ.setdefault("SECRET_KEY", "test-only-key-not-used-anywhere-else-" + "0123456789abcdef" * 2)
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 
 from yangtze.settings import *  # noqa: F403
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Templates find static files without running collectstatic first.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 # The suite sends thousands of anonymous API requests; the throttle itself is
 # tested with its rate patched in.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "1000000/minute"}}  # noqa: F405
