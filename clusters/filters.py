@@ -12,6 +12,7 @@ import django_filters as filters
 from django import forms
 from django.contrib.gis.measure import D
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.drainage import set_override
 
@@ -43,18 +44,54 @@ class LocalNameMultipleChoiceField(forms.ModelMultipleChoiceField):
         return local_name(obj)
 
 
+class SlugSearchInput(forms.Widget):
+    """Text boxes for slugs instead of a list of every option: a select of
+    10,000 cities or 100,000 bases would weigh megabytes and take seconds to
+    render. Suggestions come from the API list named by `suggest` (by
+    static/js/filter-suggest.js)."""
+
+    template_name = "widgets/slug_search.html"
+
+    def __init__(self, suggest, attrs=None):
+        self.suggest = suggest
+        super().__init__(attrs)
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["widget"]["suggest_url"] = reverse(self.suggest)
+        return context
+
+    def format_value(self, value):
+        values = value if isinstance(value, list | tuple) else [value]
+        return [str(item) for item in values if item not in (None, "")]
+
+    def value_from_datadict(self, data, files, name):
+        values = data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+        if values is None:
+            return None
+        values = values if isinstance(values, list | tuple) else [values]
+        return [value for value in values if value != ""]
+
+    def value_omitted_from_data(self, data, files, name):
+        return name not in data
+
+
 class SlugsFilter(filters.ModelMultipleChoiceFilter):
     """Any of several related objects, named by slug.
 
     Matches through a subquery on primary keys rather than a join, so the
     list keeps one row per object and its annotated counts stay whole.
+    Given `suggest` (an API list's URL name), the form shows text boxes with
+    suggestions rather than every option: for tables that grow large.
     """
 
     field_class = LocalNameMultipleChoiceField
 
     help_text = _("Slugs; repeat the parameter to match any of them.")
 
-    def __init__(self, *args, through_bases=False, **kwargs):
+    def __init__(self, *args, through_bases=False, suggest=None, **kwargs):
+        if suggest:
+            kwargs.setdefault("widget", SlugSearchInput(suggest))
         kwargs.setdefault("to_field_name", "slug")
         kwargs.setdefault("help_text", self.help_text)
         # A path through planned bases counts published ones only: a draft
@@ -168,7 +205,10 @@ class CityFilter(filters.FilterSet):
         queryset=Sector.objects.order_by("name"),
     )
     base = SlugsFilter(
-        label=_("Planned base"), field_name="bases", queryset=PlannedBase.objects.public().order_by("name")
+        label=_("Planned base"),
+        field_name="bases",
+        queryset=PlannedBase.objects.public().order_by("name"),
+        suggest="api:base-list",
     )
     ordering = ordering_filter(BY_NAME)
 
@@ -204,7 +244,9 @@ class PolicyDocumentFilter(filters.FilterSet):
     year_from = year_filter(_("Published from (year)"), "gte")
     year_to = year_filter(_("Published until (year)"), "lte")
     sector = SlugsFilter(label=_("Sector"), field_name="sectors", queryset=Sector.objects.order_by("name"))
-    city = SlugsFilter(label=_("City"), field_name="cities", queryset=City.objects.order_by("name"))
+    city = SlugsFilter(
+        label=_("City"), field_name="cities", queryset=City.objects.order_by("name"), suggest="api:city-list"
+    )
     reach = reach_filter(_("Reach"), ["cities__province__reach", "bases__reach"])
     ordering = ordering_filter(
         ("name", "name", _("Title, A to Z"), _("Title, Z to A")),
@@ -223,9 +265,17 @@ class PlannedBaseFilter(filters.FilterSet):
     sector_all = AllSlugsFilter(
         label=_("All of these sectors"), field_name="sectors", queryset=Sector.objects.order_by("name")
     )
-    city = SlugsFilter(label=_("Member city"), field_name="cities", queryset=City.objects.order_by("name"))
+    city = SlugsFilter(
+        label=_("Member city"),
+        field_name="cities",
+        queryset=City.objects.order_by("name"),
+        suggest="api:city-list",
+    )
     city_all = AllSlugsFilter(
-        label=_("All of these member cities"), field_name="cities", queryset=City.objects.order_by("name")
+        label=_("All of these member cities"),
+        field_name="cities",
+        queryset=City.objects.order_by("name"),
+        suggest="api:city-list",
     )
     province = SlugsFilter(
         label=_("Province"), field_name="cities__province", queryset=Province.objects.order_by("name")
@@ -235,6 +285,7 @@ class PlannedBaseFilter(filters.FilterSet):
         label=_("Source document"),
         field_name="documents",
         queryset=PolicyDocument.objects.public().order_by("name"),
+        suggest="api:document-list",
     )
     ordering = ordering_filter(BY_NAME)
 

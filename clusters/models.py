@@ -5,6 +5,7 @@ from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -252,7 +253,24 @@ def publish_permission(model_name):
     return (f"publish_{model_name}", _("Can publish and unpublish"))
 
 
-PUBLISHED_BASES = Q(bases__status=PublicationStatus.PUBLISHED)
+def count_of(rows, outer_field):
+    """How many of `rows` point at the outer row through `outer_field`: a
+    correlated subquery, so a page of a list counts for its own rows only
+    (a JOIN with GROUP BY would count for every matching row first, and
+    the page's COUNT(*) would carry the join too)."""
+    counted = rows.filter(**{outer_field: models.OuterRef("pk")}).order_by().values(outer_field)
+    total = counted.annotate(total=models.Count("pk")).values("total")
+    return Coalesce(models.Subquery(total, output_field=models.IntegerField()), 0)
+
+
+def published_base_total(links, outer_field, base_field):
+    """How many published bases the outer row is linked to by `links`
+    (memberships, sector links), counted as all links less those to drafts:
+    both counts are read from indexes, where checking every linked base's
+    status would visit each of them (thousands for a sector)."""
+    draft_bases = PlannedBase._base_manager.filter(status=PublicationStatus.DRAFT).values("pk")
+    drafts = links.filter(**{f"{base_field}__in": draft_bases})
+    return count_of(links, outer_field) - count_of(drafts, outer_field)
 
 
 # ---------------------------------------------------------------------------
@@ -262,7 +280,7 @@ PUBLISHED_BASES = Q(bases__status=PublicationStatus.PUBLISHED)
 
 class ProvinceQuerySet(EntityQuerySet):
     def for_list(self):
-        return self.annotate(city_total=models.Count("cities", distinct=True))
+        return self.annotate(city_total=count_of(City.objects.all(), "province"))
 
 
 class Province(Entity):
@@ -285,7 +303,7 @@ class Province(Entity):
 class CityQuerySet(EntityQuerySet):
     def for_list(self):
         return self.select_related("province").annotate(
-            base_total=models.Count("bases", filter=PUBLISHED_BASES, distinct=True)
+            base_total=published_base_total(BaseMembership.objects.all(), "city", "base")
         )
 
 
@@ -350,8 +368,9 @@ class City(Entity):
 
 class SectorQuerySet(EntityQuerySet):
     def for_list(self):
+        links = PlannedBase.sectors.through.objects.all()
         return self.select_related("parent").annotate(
-            base_total=models.Count("bases", filter=PUBLISHED_BASES, distinct=True)
+            base_total=published_base_total(links, "sector", "plannedbase")
         )
 
 
@@ -650,3 +669,19 @@ class BaseSource(TimeStampedModel):
         return (*self.base.natural_key(), *self.document.natural_key(), self.section)
 
     natural_key.dependencies = ["clusters.plannedbase", "clusters.policydocument"]
+
+
+class SiteRevision(models.Model):
+    """One row whose number goes up after every committed change to the
+    data: cached pages and ETags name it, so a save retires them all at
+    once (clusters/caching.py)."""
+
+    number = models.PositiveBigIntegerField(_("number"), default=1)
+    changed_at = models.DateTimeField(_("changed at"), default=now)
+
+    class Meta:
+        verbose_name = _("site revision")
+        verbose_name_plural = _("site revisions")
+
+    def __str__(self):
+        return str(self.number)

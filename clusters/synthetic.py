@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from clusters import geo
+from clusters.caching import bump_revision
 from clusters.models import (
     BaseKind,
     BaseMembership,
@@ -234,6 +235,8 @@ def generate(*, cities, bases, documents, seed, force=False, progress=None):
     started = time.monotonic()
     progress = progress or (lambda phase, done, total: None)
     with transaction.atomic():
+        # Plain INSERTs send no signals: retire cached answers explicitly.
+        transaction.on_commit(bump_revision)
         existing = non_synthetic_counts()
         if existing and not force:
             raise RefusedError(
@@ -254,12 +257,21 @@ def generate(*, cities, bases, documents, seed, force=False, progress=None):
         deleted = delete_synthetic(progress)
         generator = Generator(seed=seed, progress=progress)
         created = generator.run(cities=cities, bases=bases, documents=documents)
+    refresh_planner_statistics()
     return {
         "deleted": deleted,
         "created": created,
         "reused": generator.reused,
         "seconds": time.monotonic() - started,
     }
+
+
+def refresh_planner_statistics():
+    """ANALYZE after a bulk load: without fresh statistics SQLite may read a
+    list's relations from the wrong end (e.g. every published document, then
+    its sources, instead of one page of bases, then theirs)."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 def check_arguments(*, cities, bases, documents):

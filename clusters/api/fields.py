@@ -7,11 +7,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_slug
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import get_language
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.relations import MANY_RELATION_KWARGS
 from rest_framework_gis.fields import GeometryField
+
+from clusters.geojson import SLUG_MARK
 
 SLUG_MAX_LENGTH = 100
 
@@ -56,7 +59,7 @@ class SlugUrlMixin:
     def get_url(self, obj, view_name, request, format):
         if obj is None or not obj.slug:
             return None
-        return absolute_url(request, reverse(view_name, kwargs={"slug": obj.slug}))
+        return slug_url(request, view_name, obj.slug)
 
 
 class SlugIdentityField(SlugUrlMixin, serializers.HyperlinkedIdentityField):
@@ -88,6 +91,26 @@ def absolute_url(request, path):
     return request.build_absolute_uri(path) if request is not None else path
 
 
+def once_per_request(request, key, build):
+    """`build()`, remembered on the request under `key`. URLs are reversed
+    (and made absolute) once per request and view, then filled in: a list of
+    50 bases names some 2,000 URLs, and reversing each was most of its cost."""
+    remembered = request.__dict__.setdefault("reversed_urls", {}) if request is not None else {}
+    if key not in remembered:
+        remembered[key] = build()
+    return remembered[key]
+
+
+def slug_url(request, view_name, slug):
+    """The absolute URL of `view_name` for `slug`, in the current language."""
+    template = once_per_request(
+        request,
+        (view_name, get_language()),
+        lambda: absolute_url(request, reverse(view_name, kwargs={"slug": SLUG_MARK})),
+    )
+    return template.replace(SLUG_MARK, slug, 1)
+
+
 def detail_url(basename):
     """This object's own API URL."""
     return SlugIdentityField(view_name=f"api:{basename}-detail", lookup_field="slug")
@@ -108,7 +131,7 @@ class PageUrlField(serializers.Field):
         super().__init__(source="*", read_only=True, **kwargs)
 
     def to_representation(self, value):
-        return absolute_url(self.context.get("request"), value.get_absolute_url())
+        return slug_url(self.context.get("request"), f"clusters:{value.url_name}", value.slug)
 
 
 @extend_schema_field(OpenApiTypes.URI)
@@ -120,8 +143,10 @@ class FilteredListUrlField(serializers.Field):
         super().__init__(source="slug", read_only=True, **kwargs)
 
     def to_representation(self, slug):
-        path = f"{reverse(f'api:{self.basename}-list')}?{urlencode({self.parameter: slug})}"
-        return absolute_url(self.context.get("request"), path)
+        request = self.context.get("request")
+        view_name = f"api:{self.basename}-list"
+        list_url = once_per_request(request, view_name, lambda: absolute_url(request, reverse(view_name)))
+        return f"{list_url}?{urlencode({self.parameter: slug})}"
 
 
 class SafeGeometryField(GeometryField):

@@ -1,14 +1,38 @@
-"""Output formats beside JSON: CSV for spreadsheets, GeoJSON for GIS tools."""
+"""Output formats: JSON (by orjson), CSV for spreadsheets, GeoJSON for GIS
+tools."""
 
 import csv
 import io
 import json
 
+import orjson
+from django.utils.functional import Promise
 from rest_framework import renderers
 
 # Characters that make a spreadsheet treat a cell as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 LIST_SEPARATOR = "; "
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """DRF's JSON, written by orjson (several times faster than the standard
+    library on large answers). Answers asked for with an indent (e.g.
+    `Accept: application/json; indent=2`) are left to DRF."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        if self.get_indent(accepted_media_type or "", renderer_context or {}):
+            return super().render(data, accepted_media_type, renderer_context)
+        return orjson.dumps(data, default=encode_other)
+
+
+def encode_other(value):
+    """What orjson cannot write by itself: translated messages, and whatever
+    DRF's own encoder knows (decimals, geometries' dicts, ...)."""
+    if isinstance(value, Promise):
+        return str(value)
+    return renderers.JSONRenderer.encoder_class().default(value)
 
 
 class CSVRenderer(renderers.BaseRenderer):
@@ -85,7 +109,7 @@ def serializer_columns(fields):
             yield name
 
 
-class GeoJSONRenderer(renderers.JSONRenderer):
+class GeoJSONRenderer(JSONRenderer):
     """RFC 7946's media type, so GIS clients recognise the layer."""
 
     media_type = "application/geo+json"

@@ -4,18 +4,20 @@ a distance), CSV for lists, GeoJSON for whatever has a place on the map."""
 
 import re
 
-from django.db.models import Prefetch, Q
-from django.http import Http404
+from django.db.models import F, Prefetch, Q
+from django.http import Http404, HttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
+from clusters import geojson
 from clusters.api import serializers
-from clusters.api.renderers import GeoJSONRenderer
+from clusters.api.fields import slug_url
+from clusters.api.renderers import GeoJSONRenderer, JSONRenderer
 from clusters.editing import may_see_drafts, visible_to
 from clusters.filters import (
     CityApiFilter,
@@ -30,6 +32,8 @@ from clusters.models import City, EditConflict, PlannedBase, PolicyDocument, Pro
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 # Longer than any slug list or search a person types; refuses junk early.
 MAX_PARAMETER_CHARS = 2000
+# Renderer formats for which a layer may be written as JSON text directly.
+PLAIN_GEOJSON_FORMATS = {"geojson", "json"}
 
 
 class EntityViewSet(viewsets.ModelViewSet):
@@ -77,7 +81,7 @@ class EntityViewSet(viewsets.ModelViewSet):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        if getattr(response.accepted_renderer, "format", None) == "csv":
+        if getattr(getattr(response, "accepted_renderer", None), "format", None) == "csv":
             response["Content-Disposition"] = f'attachment; filename="{self.basename}.csv"'
         return response
 
@@ -143,6 +147,11 @@ class GeoJSONMixin:
     def get_feature_queryset(self):
         raise NotImplementedError
 
+    def feature_collection_json(self, features):
+        """The layer as JSON text built in the database, for layers that can
+        be (None: the feature serializer builds it)."""
+        return None
+
     @action(
         detail=False,
         url_path="geojson",
@@ -152,6 +161,10 @@ class GeoJSONMixin:
     )
     def geojson(self, request):
         features = self.filter_queryset(self.get_feature_queryset())
+        if request.accepted_renderer.format in PLAIN_GEOJSON_FORMATS:
+            collection = self.feature_collection_json(features)
+            if collection is not None:
+                return HttpResponse(collection, content_type=request.accepted_renderer.media_type)
         serializer = self.feature_serializer_class(features, many=True, context=self.get_serializer_context())
         return Response(serializer.data)
 
@@ -243,6 +256,24 @@ class CityViewSet(GeoJSONMixin, EntityViewSet):
 
     def get_feature_queryset(self):
         return City.objects.select_related("province").exclude(location=None)
+
+    def feature_collection_json(self, features):
+        """CityFeatureSerializer's features, written by the database."""
+        return geojson.point_collection_json(
+            features,
+            F("slug"),
+            {
+                "name": F("name"),
+                "name_zh": F("name_zh"),
+                "url": geojson.around_slug(slug_url(self.request, "api:city-detail", geojson.SLUG_MARK)),
+                "html_url": geojson.around_slug(
+                    slug_url(self.request, "clusters:city-detail", geojson.SLUG_MARK)
+                ),
+                "province": F("province__slug"),
+                "reach": F("province__reach"),
+                "level": F("level"),
+            },
+        )
 
 
 @entity_schema("Sectors", "sector")

@@ -4,7 +4,7 @@ feed links that keep a list's filters, "cite this record"."""
 import markdown as markdown_lib
 import nh3
 from django import template
-from django.urls import reverse
+from django.urls import reverse, translate_url
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
@@ -78,6 +78,13 @@ def filter_parameters(query):
     for name in LIST_ARRANGEMENT_PARAMETERS:
         parameters.pop(name, None)
     return parameters
+
+
+@register.simple_tag(takes_context=True)
+def translated_url(context, language):
+    """This page in another language: a plain link (the language is in the
+    URL), so pages carry no per-visitor form token and can be cached."""
+    return translate_url(context["request"].get_full_path(), language)
 
 
 @register.simple_tag(takes_context=True)

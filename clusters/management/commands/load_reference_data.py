@@ -24,6 +24,7 @@ from clusters.models import (
     Province,
     Sector,
 )
+from clusters.synthetic import refresh_planner_statistics
 
 DOMAIN_MODELS = [Province, City, Sector, PolicyDocument, PlannedBase, BaseMembership, BaseSource]
 DEFAULT_FIXTURES_DIR = Path(settings.BASE_DIR) / "fixtures"
@@ -59,6 +60,7 @@ class Command(BaseCommand):
                 "The reference data was not loaded; nothing was changed.\n" + "\n".join(problems)
             )
         load_atomically(fixture_files)
+        refresh_planner_statistics()
         self.stdout.write(
             self.style.SUCCESS("Loaded reference data: " + describe_counts(domain_row_counts()))
         )

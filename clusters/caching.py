@@ -1,0 +1,153 @@
+"""Shared caching of public answers, retired by any change to the data.
+
+Every answer an anonymous reader gets from the public pages or the API is
+keyed by the site revision (one row, bumped after each committed write to
+the clusters app's tables) and by what was asked: method, path and query,
+language and Accept header. The same key is the answer's ETag, so a client
+that already holds the current answer gets a 304 without the view running,
+and a cached answer is served without rendering it again.
+
+Editors (anyone logged in, or sending an API token) always get a fresh
+answer: they may see drafts, which must never reach the shared cache.
+"""
+
+import hashlib
+import time
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import DatabaseError, connections, transaction
+from django.db.models import F
+from django.http import HttpResponseNotModified
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.http import parse_etags
+
+from clusters.models import SiteRevision, now
+
+# URL namespaces whose GET answers are public data and may be shared; the
+# API's schema and docs pages do not change with the data.
+CACHED_NAMESPACES = {"clusters", "api"}
+UNCACHED_VIEWS = {"api:schema", "api:docs", "api:redoc"}
+SAFE_METHODS = {"GET", "HEAD"}
+
+# The revision as last read or written by this process, with the time it was
+# read: other processes' writes are seen within REVISION_CHECK_SECONDS.
+_revision = {"number": None, "read_at": 0.0}
+
+
+def current_revision():
+    """The site revision; read from the database at most once per
+    REVISION_CHECK_SECONDS in each process."""
+    moment = time.monotonic()
+    if _revision["number"] is None or moment - _revision["read_at"] >= settings.REVISION_CHECK_SECONDS:
+        _revision.update(number=read_revision(), read_at=moment)
+    return _revision["number"]
+
+
+def read_revision():
+    number = SiteRevision.objects.filter(pk=1).values_list("number", flat=True).first()
+    return number or 0
+
+
+def bump_revision():
+    updated = SiteRevision.objects.filter(pk=1).update(number=F("number") + 1, changed_at=now())
+    if not updated:
+        SiteRevision.objects.get_or_create(pk=1)
+    _revision.update(number=read_revision(), read_at=time.monotonic())
+
+
+def note_change(sender, using="default", **kwargs):
+    """Signal receiver: schedules one revision bump for when the current
+    transaction commits (at once outside a transaction). A rolled-back
+    transaction drops it, as it drops the change."""
+    if not is_cached_model(sender):
+        return
+    pending = connections[using].run_on_commit
+    if any(callback is bump_revision for _savepoints, callback, *_rest in pending):
+        return
+    transaction.on_commit(bump_revision, using=using)
+
+
+def is_cached_model(model):
+    meta = model._meta
+    # History rows and the revision itself change no public answer.
+    return meta.app_label == "clusters" and model is not SiteRevision and not meta.model_name.startswith("historical")
+
+
+class PublicCacheMiddleware:
+    """Answers 304 to a current If-None-Match, serves cached answers, and
+    stores new ones (200s without cookies, no larger than
+    PAGE_CACHE_MAX_BYTES) for PAGE_CACHE_SECONDS (0: ETags only)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        etag = getattr(request, "public_etag", None)
+        if etag is None or response.status_code != 200:
+            return response
+        if not response.has_header("ETag"):
+            response["ETag"] = etag
+        # Stored by browsers and proxies, but checked with the server each time.
+        patch_cache_control(response, no_cache=True)
+        patch_vary_headers(response, ["Accept", "Cookie", "Authorization"])
+        if is_storable(response):
+            caches["pages"].set(request.public_cache_key, response, settings.PAGE_CACHE_SECONDS)
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not is_public_request(request):
+            return None
+        try:
+            revision = current_revision()
+        except DatabaseError:
+            # No revision, no shared answer: the view runs (and reports the
+            # database's state as it does without the cache).
+            return None
+        digest = request_digest(request)
+        request.public_etag = f'W/"{revision}-{digest}"'
+        request.public_cache_key = f"public:{revision}:{digest}"
+        if request.public_etag in parse_etags(request.headers.get("If-None-Match", "")):
+            response = HttpResponseNotModified()
+            response["ETag"] = request.public_etag
+            request.public_etag = None
+            return response
+        if settings.PAGE_CACHE_SECONDS:
+            cached = caches["pages"].get(request.public_cache_key)
+            if cached is not None:
+                request.public_etag = None
+                return cached
+        return None
+
+
+def is_public_request(request):
+    match = request.resolver_match
+    return (
+        request.method in SAFE_METHODS
+        and match is not None
+        and match.namespace in CACHED_NAMESPACES
+        and match.view_name not in UNCACHED_VIEWS
+        and "Authorization" not in request.headers
+        and not request.user.is_authenticated
+    )
+
+
+def request_digest(request):
+    parts = [
+        request.method,
+        request.get_full_path(),
+        getattr(request, "LANGUAGE_CODE", ""),
+        request.headers.get("Accept", ""),
+    ]
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=12).hexdigest()
+
+
+def is_storable(response):
+    return (
+        settings.PAGE_CACHE_SECONDS > 0
+        and not response.streaming
+        and not response.cookies
+        and "private" not in response.get("Cache-Control", "")
+        and len(response.content) <= settings.PAGE_CACHE_MAX_BYTES
+    )
