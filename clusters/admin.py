@@ -76,7 +76,7 @@ class MapAdminMixin(LeafletGeoAdminMixin):
             settings_overrides = self.settings_overrides
 
         return ReadOnlyMap().render(
-            f"{field_name}_readonly", getattr(obj, field_name), attrs={"id": f"id_{field_name}_ro"}
+            f"{field_name}_readonly", getattr(obj, field_name), attrs={"id": f"id_{field_name}_ro_{obj.pk}"}
         )
 
     @property
@@ -238,6 +238,10 @@ class MembershipOfCityInline(admin.TabularInline):
     verbose_name = _("base this city belongs to")
     verbose_name_plural = _("bases this city belongs to")
 
+    def get_queryset(self, request):
+        # Each row's title names its city and base.
+        return super().get_queryset(request).select_related("city", "base")
+
 
 @admin.register(City)
 class CityAdmin(ImportExportAdminMixin, MapAdminMixin, EditorialAdmin):
@@ -289,6 +293,9 @@ class SourceOfDocumentInline(admin.TabularInline):
     fields = ["base", "section", "note"]
     verbose_name = _("base this document plans")
     verbose_name_plural = _("bases this document plans")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("base", "document")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -342,6 +349,10 @@ class MembershipInline(admin.TabularInline):
     fields = ["city", "role", "position", "seen_version"]
     autocomplete_fields = ["city"]
 
+    def get_queryset(self, request):
+        # Each row's title names its city and base.
+        return super().get_queryset(request).select_related("city", "base")
+
 
 class SourceFormSet(forms.BaseInlineFormSet):
     """Every base must be traceable to at least one document."""
@@ -365,6 +376,10 @@ class SourceInline(admin.StackedInline):
     min_num = 1
     fields = [("document", "section"), "note", "seen_version"]
     autocomplete_fields = ["document"]
+
+    def get_queryset(self, request):
+        # Each row's title names its document.
+        return super().get_queryset(request).select_related("base", "document")
 
     def get_extra(self, request, obj=None, **kwargs):
         # A new base starts with one empty source form; an existing one has its sources.

@@ -71,7 +71,11 @@ def note_change(sender, using="default", **kwargs):
 def is_cached_model(model):
     meta = model._meta
     # History rows and the revision itself change no public answer.
-    return meta.app_label == "clusters" and model is not SiteRevision and not meta.model_name.startswith("historical")
+    return (
+        meta.app_label == "clusters"
+        and model is not SiteRevision
+        and not meta.model_name.startswith("historical")
+    )
 
 
 class PublicCacheMiddleware:

@@ -3,7 +3,7 @@ cities of the Yangtze River Economic Belt, for which sectors."""
 
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -138,8 +138,21 @@ class TimeStampedModel(models.Model):
             if not stored.filter(version=expected_version).update(version=F("version") + 1):
                 raise EditConflict(stored.first() or self, expected_version)
             self.version = expected_version + 1
-        elif stored.update(version=F("version") + 1):
-            self.version = stored.values_list("version", flat=True).get()
+        else:
+            self.version = next_stored_version(self) or self.version
+
+
+def next_stored_version(instance):
+    """Raises the stored row's version by one and returns it, in one
+    statement (None if the row is gone)."""
+    database = connections[instance._state.db or DEFAULT_DB_ALIAS]
+    table = database.ops.quote_name(instance._meta.db_table)
+    with database.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET version = version + 1 WHERE id = %s RETURNING version", [instance.pk]
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 class EditConflict(Exception):

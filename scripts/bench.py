@@ -26,7 +26,6 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import serving
 
@@ -62,8 +61,16 @@ class Endpoint:
     conditional: bool = False
 
 
+HELLO = "hello (baseline)"
+
+
 def endpoints(sample):
-    province, city, sector, detail_city = sample["province"], sample["city"], sample["sector"], sample["detail"]
+    province, city, sector, detail_city = (
+        sample["province"],
+        sample["city"],
+        sample["sector"],
+        sample["detail"],
+    )
     city_page = f"/cities/?province={province}"
     api_cities = f"/api/v1/cities/?province={province}&page_size=50"
     filtered_bases = f"/api/v1/bases/?sector={sector}&city={city}&page_size=50"
@@ -72,7 +79,9 @@ def endpoints(sample):
         Endpoint("50 cities .values() JSON (baseline)", "cached", f"/bench/cities.json?province={province}"),
         Endpoint("50 bases .values() JSON (baseline)", "cached", "/bench/bases.json"),
         Endpoint("10k coordinates .values()+orjson (baseline)", "cached", "/bench/coordinates.json"),
-        Endpoint("50 cities minimal template (baseline)", "cached", f"/bench/cities.html?province={province}"),
+        Endpoint(
+            "50 cities minimal template (baseline)", "cached", f"/bench/cities.html?province={province}"
+        ),
         Endpoint(
             "API city list, 50, filtered", "uncached", api_cities, "50 cities .values() JSON (baseline)", 0.6
         ),
@@ -99,7 +108,9 @@ def endpoints(sample):
         ),
         Endpoint("HTML city list, 50, uncached", "uncached", city_page, "hello (baseline)", 0.08),
         Endpoint("HTML city list, warm cache", "cached", city_page, "hello (baseline)", 0.6),
-        Endpoint("HTML city detail, warm cache", "cached", f"/cities/{detail_city}/", "hello (baseline)", 0.6),
+        Endpoint(
+            "HTML city detail, warm cache", "cached", f"/cities/{detail_city}/", "hello (baseline)", 0.6
+        ),
         Endpoint("API city list, warm cache", "cached", api_cities, "hello (baseline)"),
         Endpoint("HTML city list, 304", "cached", city_page, "hello (baseline)", 0.8, conditional=True),
         Endpoint("API city list, 304", "cached", api_cities, "hello (baseline)", 0.8, conditional=True),
@@ -379,20 +390,25 @@ def summarise(plan, runs, queries, memory, options, scales, sample):
 
 def machine():
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?"
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        "?",
     )
     memory_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} × {cpu}, {memory_kb / 2**20:.0f} GiB"
+    return f"{platform.system()} {platform.release()}, {os.cpu_count()} x {cpu}, {memory_kb / 2**20:.0f} GiB"
 
 
 def print_report(report):
     print(f"\nMachine: {report['machine']}")
     settings = report["settings"]
     print(
-        f"{settings['rounds']} interleaved rounds × {settings['seconds']} s per endpoint, "
+        f"{settings['rounds']} interleaved rounds x {settings['seconds']} s per endpoint, "
         f"{settings['connections']} connections, {settings['workers']} gunicorn workers per server\n"
     )
-    header = f"{'endpoint':<46} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'p99/50':>6} {'queries':>8} {'ratio':>6} {'target':>6}"
+    columns = ["req/s", "p50 ms", "p99 ms", "p99/50", "queries", "ratio", "target"]
+    widths = [8, 7, 7, 6, 8, 6, 6]
+    header = f"{'endpoint':<46} " + " ".join(
+        f"{name:>{width}}" for name, width in zip(columns, widths, strict=True)
+    )
     print(header)
     print("-" * len(header))
     for row in report["endpoints"]:
@@ -405,7 +421,9 @@ def print_report(report):
         )
     print("\nqueries: first request / next request (the next one may come from the cache)")
     for entry in report["scaling"]:
-        print(f"cost at 100k vs 1k bases, {entry['large']}: {entry['cost_ratio']:.2f} (limit {entry['limit']})")
+        print(
+            f"cost at 100k vs 1k bases, {entry['large']}: {entry['cost_ratio']:.2f} (limit {entry['limit']})"
+        )
     for server, workers in report["worker_peak_mb"].items():
         peaks = ", ".join(f"{mb:.0f}" for mb in workers.values())
         print(f"peak worker memory ({server}): {peaks} MB (limit {MAX_WORKER_MB})")

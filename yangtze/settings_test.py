@@ -16,3 +16,26 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 # The suite sends thousands of anonymous API requests; the throttle itself is
 # tested with its rate patched in.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "1000000/minute"}}  # noqa: F405
+# Tests change data inside transactions that never commit, so the shared
+# page cache (which a commit retires) is off; tests/test_caching.py turns it on.
+PAGE_CACHE_SECONDS = 0
+# Read the revision on every request, so query counts do not depend on timing.
+REVISION_CHECK_SECONDS = 0
+# django-zeal: any N+1 query pattern during a request fails the test.
+INSTALLED_APPS = [*INSTALLED_APPS, "zeal"]  # noqa: F405
+MIDDLEWARE = [*MIDDLEWARE, "zeal.middleware.zeal_middleware"]  # noqa: F405
+ZEAL_RAISE = True
+# Admin formsets validate each inline row's choice with its own get(): one
+# query per row submitted, which is Django's form validation, not a read N+1.
+ZEAL_ALLOWLIST = [
+    {"model": f"clusters.{model}", "field": "get()"}
+    for model in (
+        "City",
+        "PlannedBase",
+        "PolicyDocument",
+        "Sector",
+        "Province",
+        "BaseMembership",
+        "BaseSource",
+    )
+]

@@ -8,7 +8,8 @@ from django.template import engines
 from django.urls import path
 
 from clusters.models import City, PlannedBase, PublicationStatus
-from yangtze.urls import handler404, urlpatterns as site_urlpatterns
+from yangtze.urls import handler404
+from yangtze.urls import urlpatterns as site_urlpatterns
 
 CITY_FIELDS = ("id", "slug", "name", "name_zh", "level", "province__slug", "parent__slug")
 BASE_FIELDS = ("id", "slug", "name", "name_zh", "kind", "stage", "reach", "status")
@@ -16,7 +17,9 @@ ROWS = 50
 
 CITY_ROWS_TEMPLATE = engines["django"].from_string(
     "<!doctype html><title>Cities</title><ul>"
-    "{% for city in cities %}<li>{{ city.name }} ({{ city.name_zh }}), {{ city.province__slug }}</li>{% endfor %}"
+    "{% for city in cities %}"
+    "<li>{{ city.name }} ({{ city.name_zh }}), {{ city.province__slug }}</li>"
+    "{% endfor %}"
     "</ul>"
 )
 
