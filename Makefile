@@ -21,7 +21,7 @@ MANAGE := $(PY) manage.py
 PYTEST_ARGS ?=
 
 .PHONY: run serve test test-postgis check-migrations check-data setup setup-dev system-deps db superuser lint format \
-	fixtures clean messages makemessages
+	fixtures clean messages makemessages loadtest bench bench-smoke deploy-check security-lint
 
 run: setup db
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
@@ -33,6 +33,34 @@ SERVE_ENV := DEBUG=False ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost}
 serve: setup db
 	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0
 	$(SERVE_ENV) BIND=$${BIND:-127.0.0.1:$(PORT)} $(VENV)/bin/gunicorn yangtze.wsgi
+
+# Load and fault tests of `make serve` on 127.0.0.1, against a copy of
+# db.sqlite3: wrk over a mix of pages and API (LOADTEST_SECONDS=60,
+# LOADTEST_CONNECTIONS=50; the bar is 0 errors), then a worker killed under
+# Speed at scale against bare-Django baselines (about 8 minutes); results in
+# bench-results/. bench-smoke: one short round on small data (CI).
+bench: setup db
+	@bash scripts/system-deps.sh wrk
+	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0
+	$(PY) scripts/bench.py
+bench-smoke: setup db
+	@bash scripts/system-deps.sh wrk
+	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0
+	$(PY) scripts/bench.py --smoke
+
+# Django's deployment checklist with the production settings of deploy.env.
+deploy-check: setup
+	set -a && . ./deploy.env && set +a && $(MANAGE) check --deploy --fail-level WARNING
+
+# Static analysis for security problems (medium and high findings fail).
+security-lint: setup-dev
+	$(VENV)/bin/bandit -q -r clusters yangtze --severity-level medium
+
+# load and the database locked for a few seconds. See scripts/loadtest.py.
+loadtest: setup db
+	@bash scripts/system-deps.sh wrk
+	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0
+	$(PY) scripts/loadtest.py
 
 test: setup-dev db
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -148,8 +148,10 @@ def next_stored_version(instance):
     database = connections[instance._state.db or DEFAULT_DB_ALIAS]
     table = database.ops.quote_name(instance._meta.db_table)
     with database.cursor() as cursor:
+        # The table is the model's own, quoted; the pk is a parameter.
         cursor.execute(
-            f"UPDATE {table} SET version = version + 1 WHERE id = %s RETURNING version", [instance.pk]
+            f"UPDATE {table} SET version = version + 1 WHERE id = %s RETURNING version",  # nosec B608
+            [instance.pk],
         )
         row = cursor.fetchone()
     return row[0] if row else None

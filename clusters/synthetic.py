@@ -324,7 +324,8 @@ class Rows:
         quote = connection.ops.quote_name
         columns = [*varying, *fixed]
         table = "{} ({})".format(quote(opts.db_table), ", ".join(quote(field.column) for field in columns))
-        self.insert_sql = "INSERT INTO {} VALUES ({})".format(
+        # Model table and column names, quoted; every value is a parameter.
+        self.insert_sql = "INSERT INTO {} VALUES ({})".format(  # nosec B608
             table, ", ".join(placeholder(field) for field in columns)
         )
         self.copy_sql = f"COPY {table} FROM STDIN"

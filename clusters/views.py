@@ -3,7 +3,7 @@ page fetches its relations in a fixed number of queries."""
 
 from django.conf import settings
 from django.db.models import Prefetch, Q
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import DetailView, ListView, TemplateView
@@ -53,6 +53,13 @@ class FilteredListView(ListView):
         if self.filterset.is_bound and not self.filterset.is_valid():
             return self.filterset.queryset.none()
         return stable_order(self.filterset.qs)
+
+    def render_to_response(self, context, **response_kwargs):
+        # Filters that cannot be applied: the page with the form and its
+        # errors, for the reader to correct, as a 400.
+        if self.filterset.is_bound and not self.filterset.is_valid():
+            response_kwargs.setdefault("status", 400)
+        return super().render_to_response(context, **response_kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -278,13 +285,23 @@ class MapView(TemplateView):
 
     def get_context_data(self, **kwargs):
         form = PlannedBaseFilter(self.request.GET or None).form
+        self.has_errors = form.is_bound and any(form[name].errors for name in self.controls)
         return super().get_context_data(
             filter_fields=[form[name] for name in self.controls], reaches=Reach, **kwargs
         )
 
+    def render_to_response(self, context, **response_kwargs):
+        # Filters that cannot be applied are the reader's to correct: a 400.
+        if self.has_errors:
+            response_kwargs.setdefault("status", 400)
+        return super().render_to_response(context, **response_kwargs)
+
 
 def cities_geojson(request):
-    return geojson_response(request, CityFilter, City.objects.all(), geojson.city_features)
+    filterset = CityFilter(request.GET, queryset=City.objects.all(), request=request)
+    if not filterset.is_valid():
+        return JsonResponse({"errors": filterset.errors}, status=400)
+    return HttpResponse(geojson.city_collection_json(filterset.qs), content_type="application/geo+json")
 
 
 def bases_geojson(request):
@@ -312,3 +329,9 @@ class SearchView(TemplateView):
             query = ""
         groups = search_all(query, limit=self.results_per_group) if query else []
         return super().get_context_data(query=query, groups=groups, error=error, **kwargs)
+
+    def render_to_response(self, context, **response_kwargs):
+        # A query that cannot be searched: the form and the reason, as a 400.
+        if context["error"]:
+            response_kwargs.setdefault("status", 400)
+        return super().render_to_response(context, **response_kwargs)

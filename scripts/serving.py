@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -62,7 +63,7 @@ def gunicorn(port, environment, workers=2, log_path=None, ready_path="/robots.tx
     env = {**os.environ, "DEBUG": "False", "ALLOWED_HOSTS": "127.0.0.1,localhost"}
     env.update(environment)
     env.update(BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers))
-    log = open(log_path or os.devnull, "w")  # noqa: SIM115 - closed below
+    log = open(log_path or os.devnull, "w")
     process = subprocess.Popen(
         [str(VENV_BIN / "gunicorn"), "yangtze.wsgi"], cwd=ROOT, env=env, stdout=log, stderr=log
     )
@@ -96,7 +97,16 @@ def wrk(url, seconds, connections, threads=2, headers=(), lua=""):
     """One wrk run; returns its figures (latencies in ms, rate in req/s)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua + WRK_REPORT)
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", script.name]
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        script.name,
+    ]
     for header in headers:
         command += ["-H", header]
     try:
@@ -116,3 +126,33 @@ def wrk(url, seconds, connections, threads=2, headers=(), lua=""):
         "socket_errors": errors,
         "bad_status": raw["status"],
     }
+
+
+def free_port():
+    """A loopback TCP port that nothing listens on just now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def paths_lua(paths):
+    """wrk Lua sending each request to a random one of `paths` (list a path
+    several times to weight it); each wrk thread draws its own sequence.
+    The paths must already be URL-encoded."""
+    listed = ",\n".join(f"  {json.dumps(path)}" for path in paths)
+    return f"""
+local paths = {{
+{listed}
+}}
+local threads_started = 0
+setup = function(thread)
+  threads_started = threads_started + 1
+  thread:set("thread_number", threads_started)
+end
+init = function(args)
+  math.randomseed(os.time() * 1000 + thread_number * 7919)
+end
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+"""

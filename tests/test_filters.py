@@ -481,7 +481,9 @@ BAD_CASES = [
 
 
 def assert_refused(response):
-    assert response.status_code == HTTPStatus.OK
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    if "400.html" in [template.name for template in response.templates]:
+        return  # NUL or over-long: refused before the view, by clusters.middleware
     form = response.context["filterset"].form
     assert form.errors
     assert list(response.context["object_list"]) == []

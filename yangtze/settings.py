@@ -4,6 +4,8 @@ Every value has a safe local default so that `make run` works on a fresh
 clone; production sets the variables (or a `.env` file beside manage.py).
 """
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sitemaps",
     "django.contrib.gis",
+    "django.forms",
     "django_filters",
     "leaflet",
     "rest_framework",
@@ -55,22 +58,34 @@ INSTALLED_APPS = [
     "simple_history",
     "import_export",
     "clusters",
+    # Login protection (see the block below AUTH_PASSWORD_VALIDATORS).
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files straight from gunicorn, compressed and cached forever.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A database that cannot be reached gives a 503 page (JSON under /api/)
+    # with Retry-After, not a 500 traceback. Near the top so that every
+    # middleware below still adds its headers (CSP, ...) to that answer.
+    "clusters.unavailable.DatabaseUnavailableMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clusters.middleware.QueryStringCheckMiddleware",  # 400 for NUL or over-long parameters
+    # After authentication (editors are never served from the cache).
+    "clusters.caching.PublicCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Records who made each change, for the history of every record.
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Must stay last: it turns a login refused by django-axes into the
+    # lockout page (see "Login protection" below).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "yangtze.urls"
@@ -91,6 +106,9 @@ TEMPLATES = [
     },
 ]
 
+# Form widgets may be overridden or added in templates/ (templates/widgets/).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
+
 WSGI_APPLICATION = "yangtze.wsgi.application"
 
 # SpatiaLite in the repository root by default; PostGIS with
@@ -106,6 +124,18 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # CACHE_URL=redis://host:6379/0. Pages and API answers are cached here and
 # dropped whenever any record is saved (clusters/caching.py).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://yangtze")}
+# Whole public answers (clusters/caching.py), in their own cache so that they
+# never push out the API throttle's counters. In local memory each worker
+# keeps at most PAGE_CACHE_ENTRIES answers of at most PAGE_CACHE_MAX_BYTES.
+CACHES["pages"] = env.cache(
+    "PAGE_CACHE_URL", default=env.str("CACHE_URL", default="") or "locmemcache://yangtze-pages"
+)
+PAGE_CACHE_ENTRIES = env.int("PAGE_CACHE_ENTRIES", default=200)
+CACHES["pages"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", PAGE_CACHE_ENTRIES)
+PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)
+PAGE_CACHE_MAX_BYTES = env.int("PAGE_CACHE_MAX_BYTES", default=512 * 1024)
+# How stale another worker's view of the site revision may be.
+REVISION_CHECK_SECONDS = env.float("REVISION_CHECK_SECONDS", default=1.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -114,6 +144,71 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Login protection (django-axes). The only password login is the admin's
+# (/admin/ and /zh-hans/admin/); the API takes a session or an
+# `Authorization: Token` key and has no password endpoint. Failures are
+# counted per username *and* client IP: after AXES_FAILURE_LIMIT of them that
+# pair is locked for AXES_COOLOFF_MINUTES (default 60): even the right
+# password is then refused, with a "locked" page (HTTP 429, templates/axes/),
+# and each attempt during the lock starts the wait again. The same username
+# from another IP, and other usernames from the same IP, are not affected; a
+# successful login before the limit clears the count. Administrators see
+# locks under "Axes > Access attempts" in the admin (every failure is also
+# kept in "Access failures"); deleting the attempt unlocks the pair.
+# `manage.py axes_reset` clears every lock, `axes_reset_ip_username IP NAME`
+# one pair. AXES_COOLOFF_MINUTES=0 keeps locks until an administrator clears
+# them. Open sessions and API tokens are not touched by a lock.
+AUTHENTICATION_BACKENDS = [
+    # First, so that a locked pair is refused before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+_axes_cooloff_minutes = env.int("AXES_COOLOFF_MINUTES", default=60)
+if _axes_cooloff_minutes < 0:
+    raise ImproperlyConfigured("AXES_COOLOFF_MINUTES must be 0 (no expiry) or a number of minutes.")
+AXES_COOLOFF_TIME = timedelta(minutes=_axes_cooloff_minutes) if _axes_cooloff_minutes else None
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "axes/lockout.html"
+
+# The client IP a failure is counted against. By default REMOTE_ADDR only:
+# any client can send an X-Forwarded-For header, and trusting it would let an
+# attacker claim a fresh address for every guess, or a victim's address to
+# lock the victim out. Behind reverse proxies, set TRUSTED_PROXY_COUNT to the
+# number of them that append to X-Forwarded-For (1 for one nginx with
+# `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for`): the client
+# is then that many entries from the right of the header, the part the
+# proxies wrote, and the app must be reachable only through them. Left at 0
+# behind a proxy, every visitor would share the proxy's address, and failed
+# guesses from anyone would lock an editor out for everyone. (django-axes'
+# AXES_IPWARE_* settings only act when django-ipware is installed, which it
+# is not; this function decides instead.)
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+
+
+def _login_client_ip(request):
+    from django.conf import settings
+
+    address = request.META.get("REMOTE_ADDR")
+    count = settings.TRUSTED_PROXY_COUNT
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = [hop for hop in hops if hop]
+    if count and hops:
+        try:
+            address = str(ipaddress.ip_address(hops[-min(count, len(hops))]))
+        except ValueError:
+            pass  # not an address: keep the proxy's rather than store junk
+    return address
+
+
+AXES_CLIENT_IP_CALLABLE = _login_client_ip
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [
@@ -140,7 +235,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissionsOrAnonReadOnly"],
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "clusters.api.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
         "clusters.api.renderers.CSVRenderer",
     ],
@@ -151,6 +246,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": API_ANON_RATE},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clusters.api.errors.exception_handler",
+    # Count anonymous clients by the address the trusted proxies saw (as the
+    # login lock does), never by a header a client may forge.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "URL_FORMAT_OVERRIDE": "format",
 }
 SPECTACULAR_SETTINGS = {
@@ -216,18 +314,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-# Content-Security-Policy (django-csp): scripts only from this site's static
-# files, never inline.
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": [SELF],
-        "script-src": [SELF],
-        "object-src": [NONE],
-        "base-uri": [SELF],
-        "frame-ancestors": [NONE],
-        "form-action": [SELF],
-    }
-}
+# The Content-Security-Policy follows the map settings, whose tile servers it allows.
 
 # Maps: centred on the middle reaches, kept to the Belt and its surroundings.
 # Tiles come from one setting so a deployment can point at its own server.
@@ -248,6 +335,53 @@ LEAFLET_CONFIG = {
             },
         )
     ],
+}
+
+# Content-Security-Policy (django-csp), on every response. Scripts only from
+# this site's static files, never inline: templates hand them settings and
+# data in data-* attributes and JSON data blocks (static/js/, and the
+# overrides in templates/leaflet/ and templates/drf_spectacular/). Styles
+# likewise only from stylesheets: no <style> elements, no style="" attributes
+# (scripts may still set element.style). The one exception is Redoc, whose
+# page adds a per-request nonce for the <style> elements Redoc injects
+# (clusters/api/urls.py); third-party pages that still use style attributes
+# (the DRF browsable API, the admin's export page) lose only cosmetic
+# touches. Images: this site, data: URIs (Leaflet's blank tile, Swagger UI's
+# icons) and each map tile server in LEAFLET_CONFIG, so a deployment's
+# MAP_TILES_URL is allowed without editing this. tests/browser/test_csp.py
+# checks that the pages work under this policy.
+
+
+def _tile_origins(layers):
+    """The origin of each tile layer's URL as a CSP source. Leaflet's "{s}"
+    subdomain becomes a wildcard; a scheme-relative "//host/..." keeps the
+    page's scheme; tiles served from this site need nothing beyond 'self'."""
+    from urllib.parse import urlsplit
+
+    origins = []
+    for _label, url, *_options in layers:
+        parts = urlsplit(url.replace("{s}", "*"))
+        host = parts.netloc.rpartition("@")[2]
+        if host:
+            origins.append(f"{parts.scheme}://{host}" if parts.scheme else host)
+    return origins
+
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [
+            SELF,
+            "data:",
+            *_tile_origins([*LEAFLET_CONFIG["TILES"], *LEAFLET_CONFIG.get("OVERLAYS", [])]),
+        ],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
 }
 
 # Geometry from users is parsed by clusters.geo.parse_geometry, which accepts

@@ -10,7 +10,10 @@ from yangtze.settings import *  # noqa: F403
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "pages": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pages"},
+}
 # Templates find static files without running collectstatic first.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 # The suite sends thousands of anonymous API requests; the throttle itself is
@@ -25,17 +28,25 @@ REVISION_CHECK_SECONDS = 0
 INSTALLED_APPS = [*INSTALLED_APPS, "zeal"]  # noqa: F405
 MIDDLEWARE = [*MIDDLEWARE, "zeal.middleware.zeal_middleware"]  # noqa: F405
 ZEAL_RAISE = True
-# Admin formsets validate each inline row's choice with its own get(): one
-# query per row submitted, which is Django's form validation, not a read N+1.
+# Allowed repeats: admin formsets validate each inline row's choice with its
+# own get() (Django's form validation, one query per submitted row); refusing
+# to delete a record still in use names each record that uses it (Django's
+# collector loads them one by one); logging in or out reads session and user.
+ROW_VALIDATED_MODELS = (
+    "City",
+    "PlannedBase",
+    "PolicyDocument",
+    "Sector",
+    "Province",
+    "BaseMembership",
+    "BaseSource",
+)
 ZEAL_ALLOWLIST = [
-    {"model": f"clusters.{model}", "field": "get()"}
-    for model in (
-        "City",
-        "PlannedBase",
-        "PolicyDocument",
-        "Sector",
-        "Province",
-        "BaseMembership",
-        "BaseSource",
-    )
+    {"model": "clusters.BaseSource", "field": "document"},
+    {"model": "clusters.BaseMembership", "field": "city"},
+    {"model": "clusters.BaseMembership", "field": "base"},
+    {"model": "clusters.BaseSource", "field": "base"},
+    {"model": "sessions.Session", "field": "get()"},
+    {"model": "auth.User", "field": "get()"},
+    *({"model": f"clusters.{model}", "field": "get()"} for model in ROW_VALIDATED_MODELS),
 ]

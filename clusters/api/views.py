@@ -27,11 +27,10 @@ from clusters.filters import (
     SectorApiFilter,
     stable_order,
 )
+from clusters.middleware import query_problem
 from clusters.models import City, EditConflict, PlannedBase, PolicyDocument, Province, Sector
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
-# Longer than any slug list or search a person types; refuses junk early.
-MAX_PARAMETER_CHARS = 2000
 # Renderer formats for which a layer may be written as JSON text directly.
 PLAIN_GEOJSON_FORMATS = {"geojson", "json"}
 
@@ -130,12 +129,9 @@ def seen_version(request):
 
 
 def check_query_parameters(parameters):
-    for name, values in parameters.lists():
-        for text in [name, *values]:
-            if "\x00" in text:
-                raise ValidationError({name: "Parameters may not contain NUL characters."})
-            if len(text) > MAX_PARAMETER_CHARS:
-                raise ValidationError({name: f"Parameters are limited to {MAX_PARAMETER_CHARS} characters."})
+    problem = query_problem(parameters)
+    if problem is not None:
+        raise ValidationError({problem.parameter: problem.message})
 
 
 class GeoJSONMixin:
