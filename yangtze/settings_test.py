@@ -48,5 +48,7 @@ ZEAL_ALLOWLIST = [
     {"model": "clusters.BaseSource", "field": "base"},
     {"model": "sessions.Session", "field": "get()"},
     {"model": "auth.User", "field": "get()"},
+    # The admin logs each changed inline row under its content type.
+    {"model": "contenttypes.ContentType", "field": "get()"},
     *({"model": f"clusters.{model}", "field": "get()"} for model in ROW_VALIDATED_MODELS),
 ]

@@ -189,10 +189,13 @@ def test_planned_base_change_form_map_draws_and_saves_an_area(editor, site, poli
     # moves to each before pressing), then "Finish".
     page.click(".leaflet-draw-draw-polygon")
     box = map_.bounding_box()
-    for x, y in [(0.4, 0.4), (0.6, 0.4), (0.5, 0.6)]:
+    for corner, (x, y) in enumerate([(0.4, 0.4), (0.6, 0.4), (0.5, 0.6)], start=1):
         page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=3)
         page.mouse.down()
         page.mouse.up()
+        # Leaflet.draw ignores a click that follows the last one too closely.
+        expect(map_.locator(".leaflet-editing-icon")).to_have_count(corner)
+        page.wait_for_timeout(300)
     page.click(".leaflet-draw-actions a:text-is('Finish')")
     drawn = json.loads(page.input_value("#id_area"))
     assert drawn["type"] == "MultiPolygon"
