@@ -20,6 +20,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import F
 from django.http import HttpResponseNotModified
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import parse_etags
 
 from clusters.models import SiteRevision, now
@@ -76,6 +77,15 @@ def is_cached_model(model):
         and model is not SiteRevision
         and not meta.model_name.startswith("historical")
     )
+
+
+def fragment_cache(request):
+    """Template context for `{% cache fragment_seconds name site_revision … %}`:
+    fragments are retired with the revision like whole answers."""
+    return {
+        "fragment_seconds": settings.FRAGMENT_CACHE_SECONDS,
+        "site_revision": SimpleLazyObject(current_revision),
+    }
 
 
 class PublicCacheMiddleware:

@@ -11,7 +11,7 @@ from operator import or_
 import django_filters as filters
 from django import forms
 from django.contrib.gis.measure import D
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.drainage import set_override
@@ -104,11 +104,44 @@ class SlugsFilter(filters.ModelMultipleChoiceFilter):
             return qs
         # Conjoined ("all of"): one subquery per object; otherwise one for any of them.
         groups = [[obj] for obj in value] if self.conjoined else [list(value)]
-        published = {"bases__status": PublicationStatus.PUBLISHED} if self.through_bases else {}
         for objects in groups:
-            matching = qs.model._base_manager.filter(**{f"{self.field_name}__in": objects}, **published)
-            qs = qs.filter(pk__in=matching.values("pk"))
+            links = self.links(qs.model, objects)
+            if links is not None and self.checks_rows_found:
+                qs = qs.filter(Exists(links.filter(**{self.link_column(qs.model): OuterRef("pk")})))
+            elif links is not None:
+                qs = qs.filter(pk__in=links.values(self.link_column(qs.model)))
+            else:
+                qs = qs.filter(pk__in=self.matching(qs.model, objects).values("pk"))
         return qs
+
+    # Set by SelectiveFirstFilterSet when a more selective filter already
+    # narrows the rows: this one then checks each of those few rows (EXISTS
+    # through the link table's unique index) rather than listing its own.
+    checks_rows_found = False
+
+    def m2m_field(self, model):
+        """The model's own many-to-many field this filter follows, if any."""
+        if "__" in self.field_name:
+            return None
+        field = model._meta.get_field(self.field_name)
+        return field if field.many_to_many and not field.auto_created else None
+
+    def links(self, model, objects):
+        """Link-table rows to any of `objects`, for a many-to-many field of
+        the model itself (read from the link table alone: its (target,
+        source) index answers without touching the model's table)."""
+        field = None if self.through_bases else self.m2m_field(model)
+        if field is None:
+            return None
+        through = field.remote_field.through
+        return through._base_manager.filter(**{f"{field.m2m_reverse_field_name()}__in": objects})
+
+    def link_column(self, model):
+        return self.m2m_field(model).m2m_column_name()
+
+    def matching(self, model, objects):
+        published = {"bases__status": PublicationStatus.PUBLISHED} if self.through_bases else {}
+        return model._base_manager.filter(**{f"{self.field_name}__in": objects}, **published)
 
 
 class AllSlugsFilter(SlugsFilter):
@@ -238,7 +271,28 @@ class SectorFilter(filters.FilterSet):
         fields = ["parent", "top_level", "intensity"]
 
 
-class PolicyDocumentFilter(filters.FilterSet):
+class SelectiveFirstFilterSet(filters.FilterSet):
+    """Applies the filters named in `selective_first` before the others.
+    SQLite looks rows up through the first `pk IN (…)` list it is given, so
+    a city's few dozen bases should come before a sector's thousands."""
+
+    selective_first = ()
+
+    def filter_queryset(self, queryset):
+        order = self.selective_first
+        narrowed = False
+        names = sorted(self.form.cleaned_data, key=lambda n: order.index(n) if n in order else len(order))
+        for name in names:
+            filter_, value = self.filters[name], self.form.cleaned_data[name]
+            if isinstance(filter_, SlugsFilter) and value:
+                filter_.checks_rows_found = narrowed
+                narrowed = True
+            queryset = filter_.filter(queryset, value)
+        return queryset
+
+
+class PolicyDocumentFilter(SelectiveFirstFilterSet):
+    selective_first = ("city", "sector")
     kind = choices_filter(_("Kind"), DocumentKind.choices)
     language = choices_filter(_("Language"), Language.choices)
     year_from = year_filter(_("Published from (year)"), "gte")
@@ -258,7 +312,8 @@ class PolicyDocumentFilter(filters.FilterSet):
         fields = ["kind", "language", "year_from", "year_to", "sector", "city", "reach"]
 
 
-class PlannedBaseFilter(filters.FilterSet):
+class PlannedBaseFilter(SelectiveFirstFilterSet):
+    selective_first = ("city", "city_all", "document", "sector", "sector_all", "province")
     kind = choices_filter(_("Kind"), BaseKind.choices)
     stage = choices_filter(_("Development stage"), BaseStage.choices)
     sector = SlugsFilter(label=_("Sector"), field_name="sectors", queryset=Sector.objects.order_by("name"))

@@ -8,6 +8,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, NullI
 from django.urls import reverse
 
 from clusters.geo import WGS84_SRID
+from clusters.links import SLUG_MARK
 from clusters.templatetags.clusters_tags import local_name, reading_chinese
 
 
@@ -34,10 +35,6 @@ def point_collection_json(queryset, feature_id, properties, point_field="locatio
         for ident, x, y, props in rows
     )
     return f'{{"type":"FeatureCollection","features":[{features}]}}'
-
-
-# Stands for the slug in a reversed URL (a valid slug, so converters accept it).
-SLUG_MARK = "slug-mark-0c9f1e"
 
 
 def around_slug(url_template):

@@ -6,12 +6,12 @@ from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from clusters import geo
+from clusters.links import slug_path
 
 # ---------------------------------------------------------------------------
 # Choices
@@ -218,7 +218,7 @@ class Entity(TimeStampedModel):
         return self.name
 
     def get_absolute_url(self):
-        return reverse(f"clusters:{self.url_name}", kwargs={"slug": self.slug})
+        return slug_path(f"clusters:{self.url_name}", self.slug)
 
     def natural_key(self):
         return (self.slug,)
@@ -627,6 +627,8 @@ class BaseMembership(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["base", "city"], name="clusters_unique_base_city"),
         ]
+        # A city's bases from the index alone (the filters' `city=`).
+        indexes = [models.Index(fields=["city", "base"], name="clusters_membership_city_base")]
 
     def __str__(self):
         return f"{self.city} — {self.base} ({self.get_role_display()})"

@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "clusters.caching.fragment_cache",
             ],
         },
     },
@@ -133,6 +134,10 @@ CACHES["pages"] = env.cache(
 PAGE_CACHE_ENTRIES = env.int("PAGE_CACHE_ENTRIES", default=200)
 CACHES["pages"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", PAGE_CACHE_ENTRIES)
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)
+# Parts of pages that cost most to render (the filter forms), cached by
+# revision, language and address even when whole answers are not.
+CACHES["template_fragments"] = dict(CACHES["pages"])
+FRAGMENT_CACHE_SECONDS = env.int("FRAGMENT_CACHE_SECONDS", default=600)
 PAGE_CACHE_MAX_BYTES = env.int("PAGE_CACHE_MAX_BYTES", default=512 * 1024)
 # How stale another worker's view of the site revision may be.
 REVISION_CHECK_SECONDS = env.float("REVISION_CHECK_SECONDS", default=1.0)

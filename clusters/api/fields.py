@@ -14,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.relations import MANY_RELATION_KWARGS
 from rest_framework_gis.fields import GeometryField
 
-from clusters.geojson import SLUG_MARK
+from clusters.links import SLUG_MARK
 
 SLUG_MAX_LENGTH = 100
 

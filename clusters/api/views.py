@@ -27,6 +27,7 @@ from clusters.filters import (
     SectorApiFilter,
     stable_order,
 )
+from clusters.links import SLUG_MARK
 from clusters.middleware import query_problem
 from clusters.models import City, EditConflict, PlannedBase, PolicyDocument, Province, Sector
 
@@ -261,10 +262,8 @@ class CityViewSet(GeoJSONMixin, EntityViewSet):
             {
                 "name": F("name"),
                 "name_zh": F("name_zh"),
-                "url": geojson.around_slug(slug_url(self.request, "api:city-detail", geojson.SLUG_MARK)),
-                "html_url": geojson.around_slug(
-                    slug_url(self.request, "clusters:city-detail", geojson.SLUG_MARK)
-                ),
+                "url": geojson.around_slug(slug_url(self.request, "api:city-detail", SLUG_MARK)),
+                "html_url": geojson.around_slug(slug_url(self.request, "clusters:city-detail", SLUG_MARK)),
                 "province": F("province__slug"),
                 "reach": F("province__reach"),
                 "level": F("level"),

@@ -34,6 +34,22 @@ def local_name(obj):
     return obj.name
 
 
+_choice_labels = {}
+
+
+@register.filter
+def display(obj, field_name):
+    """obj.get_<field_name>_display(), from a table of labels built once per
+    field and language (Django rebuilds its choices dict on every call)."""
+    key = (type(obj), field_name, get_language())
+    labels = _choice_labels.get(key)
+    if labels is None:
+        choices = obj._meta.get_field(field_name).flatchoices
+        labels = _choice_labels[key] = {value: str(label) for value, label in choices}
+    value = getattr(obj, field_name)
+    return labels.get(value, value)
+
+
 @register.filter
 def other_name(obj):
     """The name in the other language, if it has one."""
