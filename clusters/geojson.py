@@ -32,7 +32,7 @@ def point_collection_json(queryset, feature_id, properties, point_field="locatio
     features = ",".join(
         f'{{"type":"Feature","id":{orjson.dumps(ident).decode()},'
         f'"geometry":{{"type":"Point","coordinates":[{x!r},{y!r}]}},"properties":{props}}}'
-        for ident, x, y, props in rows
+        for ident, x, y, props in rows.iterator(chunk_size=2000)
     )
     return f'{{"type":"FeatureCollection","features":[{features}]}}'
 
