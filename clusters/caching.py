@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import DatabaseError, connections, transaction
 from django.db.models import F
-from django.http import HttpResponseNotModified
+from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import parse_etags
@@ -107,7 +107,7 @@ class PublicCacheMiddleware:
         patch_cache_control(response, no_cache=True)
         patch_vary_headers(response, ["Accept", "Cookie", "Authorization"])
         if is_storable(response):
-            caches["pages"].set(request.public_cache_key, response, settings.PAGE_CACHE_SECONDS)
+            caches["pages"].set(request.public_cache_key, plain_copy(response), settings.PAGE_CACHE_SECONDS)
         return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
@@ -155,6 +155,16 @@ def request_digest(request):
         request.headers.get("Accept", ""),
     ]
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=12).hexdigest()
+
+
+def plain_copy(response):
+    """The answer as bytes and headers: an API answer pickled whole would
+    carry its serializer's data (model instances, geometries), which took
+    longer to unpickle than to build afresh."""
+    copy = HttpResponse(response.content, status=response.status_code)
+    for header, value in response.items():
+        copy[header] = value
+    return copy
 
 
 def is_storable(response):

@@ -200,3 +200,16 @@ def redis_keys(url):
     import redis
 
     return redis.Redis.from_url(url).keys("*")
+
+
+def test_cached_api_answers_are_stored_as_plain_bytes(client, page_cache):
+    """Not the DRF Response with its serializer's data, which cost more to
+    unpickle than to build afresh."""
+    etag = client.get("/api/v1/bases/?page_size=5")["ETag"]
+    revision, digest = etag.removeprefix('W/"').removesuffix('"').split("-")
+
+    stored = page_cache.get(f"public:{revision}:{digest}")
+
+    assert type(stored).__name__ == "HttpResponse"
+    assert stored["ETag"] == etag
+    assert client.get("/api/v1/bases/?page_size=5").content == stored.content
