@@ -4,7 +4,7 @@ WGS84, [longitude, latitude]) for the site's maps."""
 import orjson
 from django.contrib.gis.geos import MultiPoint
 from django.db.models import F, FloatField, Func, TextField, Value
-from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, NullIf
+from django.db.models.functions import Cast, Coalesce, Concat, NullIf
 from django.urls import reverse
 
 from clusters.geo import WGS84_SRID
@@ -26,8 +26,7 @@ def point_collection_json(queryset, feature_id, properties, point_field="locatio
         feature_id,
         Func(F(point_field), function="ST_X", output_field=FloatField()),
         Func(F(point_field), function="ST_Y", output_field=FloatField()),
-        # As text: PostgreSQL's jsonb would otherwise be parsed into a dict.
-        Cast(JSONObject(**properties), output_field=TextField()),
+        JSONText(**properties),
     )
     features = ",".join(
         f'{{"type":"Feature","id":{orjson.dumps(ident).decode()},'
@@ -35,6 +34,39 @@ def point_collection_json(queryset, feature_id, properties, point_field="locatio
         for ident, x, y, props in rows.iterator(chunk_size=2000)
     )
     return f'{{"type":"FeatureCollection","features":[{features}]}}'
+
+
+class JSONText(Func):
+    """A JSON object of the given keys and values, as text, written by the
+    database (SQLite's json_object, PostgreSQL's json_build_object).
+
+    Not Django's JSONObject: that asks the database once per process whether
+    it supports JSON, and if the database happens to be unreachable at that
+    moment the answer "no" is kept, so every later layer would fail."""
+
+    output_field = TextField()
+
+    def __init__(self, **fields):
+        pairs = []
+        for key, value in fields.items():
+            pairs += [Value(key, output_field=TextField()), value]
+        super().__init__(*pairs)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="JSON_OBJECT", **extra_context)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        # Parameters need a type, and psycopg would parse json into a dict.
+        typed = self.copy()
+        typed.set_source_expressions(
+            [
+                Cast(part, TextField()) if isinstance(part, Value) else part
+                for part in self.get_source_expressions()
+            ]
+        )
+        return typed.as_sql(
+            compiler, connection, function="JSON_BUILD_OBJECT", template="%(function)s(%(expressions)s)::text"
+        )
 
 
 def around_slug(url_template):

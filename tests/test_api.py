@@ -7,6 +7,7 @@ rows), never from the FilterSets the API itself uses.
 
 import csv
 import io
+import json
 import math
 from datetime import date
 from http import HTTPStatus
@@ -894,6 +895,24 @@ def unmapped_rows(reference_data):
 
 
 MAPPED = {"cities": mapped_cities, "provinces": mapped_provinces, "bases": mapped_bases}
+
+
+def test_the_city_layer_written_by_the_database_matches_the_feature_serializer(client, reference_data):
+    """The layer is built in SQL for speed; CityFeatureSerializer (which the
+    schema documents) stays the definition it must match."""
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from clusters.api.serializers import CityFeatureSerializer
+
+    served = client.get("/api/v1/cities/geojson/?province=hubei").json()
+    request = Request(APIRequestFactory().get("/api/v1/cities/geojson/"))
+    cities = City.objects.filter(province__slug="hubei").exclude(location=None).order_by("name", "pk")
+    expected = CityFeatureSerializer(cities, many=True, context={"request": request}).data
+
+    assert served["type"] == "FeatureCollection"
+    assert len(served["features"]) == cities.count() > 1
+    assert served["features"] == json.loads(json.dumps(expected))["features"]
 
 
 @pytest.mark.parametrize("endpoint", GEO_ENDPOINTS)

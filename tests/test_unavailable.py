@@ -176,3 +176,15 @@ def test_other_database_errors_are_still_server_errors(client, reference_data):
         response = client.get("/bases/")
     assert response.status_code == HTTPStatus.INTERNAL_SERVER_ERROR
     assert "Retry-After" not in response
+
+
+def test_the_city_layers_do_not_rely_on_a_remembered_json_probe(client, reference_data, monkeypatch):
+    """Django's JSONObject asks the database once whether it has JSON
+    functions and remembers a "no" given while the database was unreachable;
+    the layers must keep working after such an outage."""
+    monkeypatch.setattr(type(connection.features), "has_json_object_function", False)
+
+    for url in ("/map/cities.geojson", "/api/v1/cities/geojson/"):
+        response = client.get(url)
+        assert response.status_code == HTTPStatus.OK, url
+        assert response.json()["features"]
