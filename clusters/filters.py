@@ -11,7 +11,7 @@ from operator import or_
 import django_filters as filters
 from django import forms
 from django.contrib.gis.measure import D
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.drainage import set_override
@@ -100,7 +100,7 @@ class SlugsFilter(filters.ModelMultipleChoiceFilter):
         super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
-        if not value:
+        if chose_nothing(value):
             return qs
         # Conjoined ("all of"): one subquery per object; otherwise one for any of them.
         groups = [[obj] for obj in value] if self.conjoined else [list(value)]
@@ -110,6 +110,8 @@ class SlugsFilter(filters.ModelMultipleChoiceFilter):
                 qs = qs.filter(Exists(links.filter(**{self.link_column(qs.model): OuterRef("pk")})))
             elif links is not None:
                 qs = qs.filter(pk__in=links.values(self.link_column(qs.model)))
+            elif self.follows_single_values(qs.model):
+                qs = qs.filter(**{f"{self.field_name}__in": objects})
             else:
                 qs = qs.filter(pk__in=self.matching(qs.model, objects).values("pk"))
         return qs
@@ -136,12 +138,33 @@ class SlugsFilter(filters.ModelMultipleChoiceFilter):
         through = field.remote_field.through
         return through._base_manager.filter(**{f"{field.m2m_reverse_field_name()}__in": objects})
 
+    def follows_single_values(self, model):
+        """Whether each row reaches one object at most (a chain of foreign
+        keys): then a plain condition keeps one row per object, and the
+        column's own index answers."""
+        if self.through_bases:
+            return False
+        for name in self.field_name.split("__"):
+            field = model._meta.get_field(name)
+            if not (field.many_to_one or field.one_to_one) or field.auto_created:
+                return False
+            model = field.related_model
+        return True
+
     def link_column(self, model):
         return self.m2m_field(model).m2m_column_name()
 
     def matching(self, model, objects):
         published = {"bases__status": PublicationStatus.PUBLISHED} if self.through_bases else {}
         return model._base_manager.filter(**{f"{self.field_name}__in": objects}, **published)
+
+
+def chose_nothing(value):
+    """Whether a cleaned filter value is empty, without a query where it is
+    known to be: a multiple choice left empty cleans to `queryset.none()`."""
+    if isinstance(value, QuerySet) and value.query.is_empty():
+        return True
+    return not value
 
 
 class AllSlugsFilter(SlugsFilter):
@@ -284,7 +307,7 @@ class SelectiveFirstFilterSet(filters.FilterSet):
         names = sorted(self.form.cleaned_data, key=lambda n: order.index(n) if n in order else len(order))
         for name in names:
             filter_, value = self.filters[name], self.form.cleaned_data[name]
-            if isinstance(filter_, SlugsFilter) and value:
+            if isinstance(filter_, SlugsFilter) and not chose_nothing(value):
                 filter_.checks_rows_found = narrowed
                 narrowed = True
             queryset = filter_.filter(queryset, value)

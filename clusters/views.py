@@ -27,6 +27,7 @@ from clusters.models import (
     Reach,
     Sector,
 )
+from clusters.rows import PageRows
 from clusters.search import search_all
 from clusters.templatetags.clusters_tags import local_name
 
@@ -42,17 +43,38 @@ class FilteredListView(ListView):
     filterset_class = None
     page_title = ""
     page_description = ""
+    # The fields the page shows (all if empty): the rest are left unread.
+    list_fields = ()
 
     def get_paginate_by(self, queryset):
         return settings.PAGE_SIZE
 
+    @classmethod
+    def list_queryset(cls):
+        """The public rows with what the list shows beside each, built once
+        per class and copied per request (as DRF does with `queryset`):
+        resolving the count annotations took longer than running them."""
+        if "_list_queryset" not in cls.__dict__:
+            queryset = cls.model.objects.public().for_list()
+            cls._list_queryset = queryset.only(*cls.list_fields) if cls.list_fields else queryset
+        return cls._list_queryset.all()
+
     def get_queryset(self):
         self.filterset = self.filterset_class(
-            self.request.GET or None, queryset=self.model.objects.public().for_list(), request=self.request
+            self.request.GET or None, queryset=self.list_queryset(), request=self.request
         )
         if self.filterset.is_bound and not self.filterset.is_valid():
             return self.filterset.queryset.none()
         return stable_order(self.filterset.qs)
+
+    # A table list's row: markup with a {slot} for each value row() gives
+    # (see clusters/rows.py). Lists without it loop in their template.
+    row_html = ""
+
+    def row(self, obj, page):
+        """The values of `obj`'s row; `page` (a PageRows) gives names, links
+        and labels in the reader's language."""
+        raise NotImplementedError
 
     def render_to_response(self, context, **response_kwargs):
         # Filters that cannot be applied: the page with the form and its
@@ -63,6 +85,11 @@ class FilteredListView(ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        if self.row_html:
+            page = PageRows()
+            context["rows"] = page.render(
+                self.row_html, (self.row(obj, page) for obj in context["object_list"])
+            )
         context.update(
             filterset=self.filterset,
             active_filters=active_filters(self.request.GET, self.filterset),
@@ -124,12 +151,49 @@ class SectorListView(FilteredListView):
     filterset_class = SectorFilter
     page_title = _("Sectors")
     page_description = _("Industries and their sub-sectors named in the sources.")
+    list_fields = ("slug", "name", "name_zh", "intensity", "parent__slug", "parent__name", "parent__name_zh")
+
+    row_html = (
+        '<tr><th scope="row"><a href="{url}">{name}</a></th>'
+        "<td>{parent}</td><td>{intensity}</td><td>{base_total}</td></tr>"
+    )
+
+    def row(self, sector, page):
+        parent = sector.parent
+        return {
+            "url": page.url(sector),
+            "name": page.both_names(sector),
+            "parent": page.link(parent) if parent else "",
+            "intensity": page.label(sector, "intensity"),
+            "base_total": sector.base_total,
+        }
 
 
 class CityListView(FilteredListView):
     model = City
     filterset_class = CityFilter
     page_title = _("Cities")
+    list_fields = (
+        "slug", "name", "name_zh", "level",
+        "province__slug", "province__name", "province__name_zh", "province__reach",
+    )  # fmt: skip
+
+    row_html = (
+        '<tr><th scope="row"><a href="{url}">{name}</a></th>'
+        "<td>{province}</td><td>{reach}</td><td>{level}</td><td>{base_total}</td></tr>"
+    )
+
+    def row(self, city, page):
+        province = city.province
+        return {
+            "url": page.url(city),
+            "name": page.both_names(city),
+            "province": page.link(province),
+            "reach": page.label(province, "reach"),
+            "level": page.label(city, "level"),
+            "base_total": city.base_total,
+        }
+
     page_description = _("Cities named in the planning documents, with their province and reach.")
 
 
@@ -138,6 +202,21 @@ class ProvinceListView(FilteredListView):
     filterset_class = ProvinceFilter
     page_title = _("Provinces")
     page_description = _("The eleven province-level divisions of the Yangtze River Economic Belt.")
+    list_fields = ("slug", "name", "name_zh", "reach", "kind")
+
+    row_html = (
+        '<tr><th scope="row"><a href="{url}">{name}</a></th>'
+        "<td>{reach}</td><td>{kind}</td><td>{city_total}</td></tr>"
+    )
+
+    def row(self, province, page):
+        return {
+            "url": page.url(province),
+            "name": page.both_names(province),
+            "reach": page.label(province, "reach"),
+            "kind": page.label(province, "kind"),
+            "city_total": province.city_total,
+        }
 
 
 # ---------------------------------------------------------------------------

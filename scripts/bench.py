@@ -8,10 +8,13 @@ and drives every endpoint with wrk in interleaved rounds (A, B, C, A, B, C
 p99, queries per request and the ratio to each endpoint's baseline, checks
 the targets, and writes everything as JSON to bench-results/.
 
-    python scripts/bench.py [--rounds 5] [--seconds 3] [--smoke]
+    python scripts/bench.py [--rounds 5] [--seconds 3] [--smoke] [--only TEXT ...]
 
 --smoke is a one-minute run on small databases that checks the harness and
 that nothing errs; it does not judge the ratios (small data, short runs).
+--only keeps the endpoints whose names contain any of the texts (with their
+baselines and scaling partners): a quick look at one figure while working
+on it. Only a full run shows whether every target holds.
 """
 
 import argparse
@@ -142,7 +145,7 @@ def main():
     RESULTS.mkdir(exist_ok=True)
     databases = {name: build_database(name, scale) for name, scale in scales.items()}
     sample = pick_sample(databases)
-    plan = endpoints(sample)
+    plan = chosen(endpoints(sample), options.only)
     queries = count_queries(databases["big"], plan)
     environments = {
         "cached": {"DATABASE_URL": spatialite_url(databases["big"])},
@@ -183,10 +186,26 @@ def parse_arguments():
     parser.add_argument("--seconds", type=int, default=3, help="per endpoint and round")
     parser.add_argument("--workers", type=int, default=2 * os.cpu_count())
     parser.add_argument("--smoke", action="store_true", help="small data, one short round")
+    parser.add_argument("--only", nargs="+", metavar="TEXT", help="endpoints whose names contain a text")
     options = parser.parse_args()
     if options.smoke:
         options.rounds, options.seconds = 1, 1
     return options
+
+
+def chosen(plan, texts):
+    """The endpoints named by `texts` (all if none), with what they are
+    compared with."""
+    if not texts:
+        return plan
+    names = {endpoint.name for endpoint in plan if any(text in endpoint.name for text in texts)}
+    if not names:
+        raise SystemExit(f"No endpoint's name contains any of {texts}.")
+    for large, small, _limit in SCALING:
+        if large in names or small in names:
+            names |= {large, small}
+    names |= {endpoint.baseline for endpoint in plan if endpoint.name in names and endpoint.baseline}
+    return [endpoint for endpoint in plan if endpoint.name in names]
 
 
 # The production settings, with the baselines; the benchmark's own rate is far
@@ -361,6 +380,8 @@ def summarise(plan, runs, queries, memory, options, scales, sample):
             failures.append(f"errors {row['endpoint']}: {row['errors']}")
     scaling = []
     for large, small, limit in SCALING:
+        if large not in by_name:
+            continue
         cost = by_name[small]["rps"] / by_name[large]["rps"] if by_name[large]["rps"] else float("inf")
         scaling.append({"large": large, "small": small, "cost_ratio": cost, "limit": limit})
         if cost > limit:

@@ -1,11 +1,12 @@
 """Template helpers: names in the reader's language, sanitised Markdown,
 feed links that keep a list's filters, "cite this record"."""
 
+import html
+
 import markdown as markdown_lib
 import nh3
 from django import template
 from django.urls import reverse, translate_url
-from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
@@ -29,7 +30,11 @@ def reading_chinese():
 @register.filter
 def local_name(obj):
     """The name to show first: Chinese on Chinese pages where there is one."""
-    if reading_chinese() and getattr(obj, "name_zh", ""):
+    return local_name_in(obj, reading_chinese())
+
+
+def local_name_in(obj, chinese):
+    if chinese and getattr(obj, "name_zh", ""):
         return obj.name_zh
     return obj.name
 
@@ -37,23 +42,33 @@ def local_name(obj):
 _choice_labels = {}
 
 
-@register.filter
-def display(obj, field_name):
-    """obj.get_<field_name>_display(), from a table of labels built once per
-    field and language (Django rebuilds its choices dict on every call)."""
-    key = (type(obj), field_name, get_language())
+def choice_labels(model, field_name, language):
+    """{stored value: label} of a field's choices in a language, built once
+    per field and language (Django rebuilds its choices dict on every
+    get_FOO_display() call)."""
+    key = (model, field_name, language)
     labels = _choice_labels.get(key)
     if labels is None:
-        choices = obj._meta.get_field(field_name).flatchoices
+        choices = model._meta.get_field(field_name).flatchoices
         labels = _choice_labels[key] = {value: str(label) for value, label in choices}
+    return labels
+
+
+@register.filter
+def display(obj, field_name):
+    """obj.get_<field_name>_display(), from the table of labels."""
     value = getattr(obj, field_name)
-    return labels.get(value, value)
+    return choice_labels(type(obj), field_name, get_language()).get(value, value)
 
 
 @register.filter
 def other_name(obj):
     """The name in the other language, if it has one."""
-    if reading_chinese():
+    return other_name_in(obj, reading_chinese())
+
+
+def other_name_in(obj, chinese):
+    if chinese:
         return obj.name if obj.name_zh else ""
     return getattr(obj, "name_zh", "")
 
@@ -61,11 +76,18 @@ def other_name(obj):
 @register.simple_tag
 def entity_name(obj):
     """Both names, the reader's language first: `Wuhan <span lang=zh>武汉</span>`."""
-    other = other_name(obj)
+    return entity_name_in(obj, reading_chinese())
+
+
+def entity_name_in(obj, chinese):
+    other = other_name_in(obj, chinese)
     if not other:
-        return local_name(obj)
-    other_lang = "en" if reading_chinese() else "zh-Hans"
-    return format_html('{} <span class="alt-name" lang="{}">{}</span>', local_name(obj), other_lang, other)
+        return local_name_in(obj, chinese)
+    other_lang = "en" if chinese else "zh-Hans"
+    # Both names escaped (html.escape, as Django's escape() does, without
+    # its lazy-string wrapper: this runs for every row of a list).
+    first, other = html.escape(local_name_in(obj, chinese)), html.escape(other)
+    return mark_safe(f'{first} <span class="alt-name" lang="{other_lang}">{other}</span>')  # nosec B308 B703
 
 
 @register.filter
