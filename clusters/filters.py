@@ -240,7 +240,20 @@ def reach_filter(label, lookups):
     return choices_filter(label, Reach.choices, method=filter_reach)
 
 
-class ProvinceFilter(filters.FilterSet):
+class FilterSet(filters.FilterSet):
+    """django-filter's FilterSet with its form class built once per FilterSet
+    class: django-filter builds a new class, and every filter's form field,
+    on each request, though none of them depends on the request (each form
+    still copies its fields)."""
+
+    def get_form_class(self):
+        cls = type(self)
+        if "_form_class" not in cls.__dict__:
+            cls._form_class = super().get_form_class()
+        return cls._form_class
+
+
+class ProvinceFilter(FilterSet):
     reach = choices_filter(_("Reach"), Reach.choices)
     kind = choices_filter(_("Kind"), ProvinceKind.choices)
     ordering = ordering_filter(BY_NAME)
@@ -250,7 +263,7 @@ class ProvinceFilter(filters.FilterSet):
         fields = ["reach", "kind"]
 
 
-class CityFilter(filters.FilterSet):
+class CityFilter(FilterSet):
     province = SlugsFilter(label=_("Province"), queryset=Province.objects.order_by("name"))
     reach = choices_filter(_("Reach"), Reach.choices, field_name="province__reach")
     level = choices_filter(_("Level"), CityLevel.choices)
@@ -273,7 +286,7 @@ class CityFilter(filters.FilterSet):
         fields = ["province", "reach", "level", "sector", "base"]
 
 
-class SectorFilter(filters.FilterSet):
+class SectorFilter(FilterSet):
     parent = SlugsFilter(label=_("Parent sector"), queryset=Sector.objects.order_by("name"))
     top_level = documented(
         filters.TypedChoiceFilter(
@@ -294,7 +307,7 @@ class SectorFilter(filters.FilterSet):
         fields = ["parent", "top_level", "intensity"]
 
 
-class SelectiveFirstFilterSet(filters.FilterSet):
+class SelectiveFirstFilterSet(FilterSet):
     """Applies the filters named in `selective_first` before the others.
     SQLite looks rows up through the first `pk IN (…)` list it is given, so
     a city's few dozen bases should come before a sector's thousands."""
@@ -423,7 +436,7 @@ class ApiFilterForm(forms.Form):
         return cleaned
 
 
-class ApiFilterMixin(filters.FilterSet):
+class ApiFilterMixin(FilterSet):
     """`search` over names (English and Chinese) and texts, as the site's search."""
 
     search = filters.CharFilter(

@@ -353,6 +353,12 @@ class City(Entity):
         verbose_name = _("city")
         verbose_name_plural = _("cities")
         constraints = [slug_not_empty("city")]
+        # A province's cities in name order, read in that order: without it
+        # a province's 1,000 cities were counted and sorted to show 50.
+        indexes = [
+            *Entity.Meta.indexes,
+            models.Index(fields=["province", "name"], name="city_province_name_idx"),
+        ]
 
     def clean(self):
         super().clean()

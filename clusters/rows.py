@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
 from clusters.links import SLUG_MARK, view_path
-from clusters.templatetags.clusters_tags import choice_labels, entity_name_in, local_name_in
+from clusters.templatetags.clusters_tags import both_names, choice_labels, names_in_order
 
 
 def escaped(value):
@@ -33,30 +33,28 @@ class PageRows:
         self.chinese = (self.language or "").lower().startswith("zh")
         self._url_templates = {}
 
-    def url(self, obj):
-        """obj.get_absolute_url()"""
-        template = self._url_templates.get(obj.url_name)
+    def url(self, url_name, slug):
+        """The page of the record with this slug (a `clusters:` URL name)."""
+        template = self._url_templates.get(url_name)
         if template is None:
-            template = view_path(f"clusters:{obj.url_name}", slug=SLUG_MARK)
-            self._url_templates[obj.url_name] = template
-        return template.replace(SLUG_MARK, obj.slug, 1)
+            template = self._url_templates[url_name] = view_path(f"clusters:{url_name}", slug=SLUG_MARK)
+        return template.replace(SLUG_MARK, slug, 1)
 
-    def name(self, obj):
-        """The name in the reader's language (`|local_name`)."""
-        return local_name_in(obj, self.chinese)
-
-    def both_names(self, obj):
+    def both_names(self, name, name_zh):
         """Both names, the reader's first (`{% entity_name %}`)."""
-        return entity_name_in(obj, self.chinese)
+        return both_names(name, name_zh, self.chinese)
 
-    def link(self, obj):
-        """A link to obj's page, named in the reader's language."""
-        return mark_safe(f'<a href="{escaped(self.url(obj))}">{escaped(self.name(obj))}</a>')  # nosec B308 B703
+    def link(self, url_name, slug, name, name_zh):
+        """A link to a record's page, named in the reader's language."""
+        url, shown = (
+            escaped(self.url(url_name, slug)),
+            escaped(names_in_order(name, name_zh, self.chinese)[0]),
+        )
+        return mark_safe(f'<a href="{url}">{shown}</a>')  # nosec B308 B703
 
-    def label(self, obj, field_name):
+    def label(self, model, field_name, value):
         """The label of a choice field's value (`|display`)."""
-        value = getattr(obj, field_name)
-        return choice_labels(type(obj), field_name, self.language).get(value, value)
+        return choice_labels(model, field_name, self.language).get(value, value)
 
     def render(self, row_html, rows):
         """`row_html` filled with each row's values, all escaped."""

@@ -43,8 +43,12 @@ class FilteredListView(ListView):
     filterset_class = None
     page_title = ""
     page_description = ""
-    # The fields the page shows (all if empty): the rest are left unread.
-    list_fields = ()
+    # A table list's row: markup with a {slot} for each value row() gives
+    # (see clusters/rows.py), and the values it reads (fields, lookups
+    # through foreign keys, the list's counts), fetched as tuples. Lists
+    # without it show model instances through their template.
+    row_html = ""
+    row_fields = ()
 
     def get_paginate_by(self, queryset):
         return settings.PAGE_SIZE
@@ -56,7 +60,9 @@ class FilteredListView(ListView):
         resolving the count annotations took longer than running them."""
         if "_list_queryset" not in cls.__dict__:
             queryset = cls.model.objects.public().for_list()
-            cls._list_queryset = queryset.only(*cls.list_fields) if cls.list_fields else queryset
+            if cls.row_html:
+                queryset = queryset.values_list(*cls.row_fields, named=True)
+            cls._list_queryset = queryset
         return cls._list_queryset.all()
 
     def get_queryset(self):
@@ -67,13 +73,9 @@ class FilteredListView(ListView):
             return self.filterset.queryset.none()
         return stable_order(self.filterset.qs)
 
-    # A table list's row: markup with a {slot} for each value row() gives
-    # (see clusters/rows.py). Lists without it loop in their template.
-    row_html = ""
-
-    def row(self, obj, page):
-        """The values of `obj`'s row; `page` (a PageRows) gives names, links
-        and labels in the reader's language."""
+    def row(self, values, page):
+        """The values of one row's slots, from the fetched `values`; `page`
+        (a PageRows) gives names, links and labels in the reader's language."""
         raise NotImplementedError
 
     def render_to_response(self, context, **response_kwargs):
@@ -151,20 +153,30 @@ class SectorListView(FilteredListView):
     filterset_class = SectorFilter
     page_title = _("Sectors")
     page_description = _("Industries and their sub-sectors named in the sources.")
-    list_fields = ("slug", "name", "name_zh", "intensity", "parent__slug", "parent__name", "parent__name_zh")
-
     row_html = (
         '<tr><th scope="row"><a href="{url}">{name}</a></th>'
         "<td>{parent}</td><td>{intensity}</td><td>{base_total}</td></tr>"
     )
+    row_fields = (
+        "slug",
+        "name",
+        "name_zh",
+        "intensity",
+        "parent__slug",
+        "parent__name",
+        "parent__name_zh",
+        "base_total",
+    )
 
     def row(self, sector, page):
-        parent = sector.parent
+        parent = sector.parent__slug
         return {
-            "url": page.url(sector),
-            "name": page.both_names(sector),
-            "parent": page.link(parent) if parent else "",
-            "intensity": page.label(sector, "intensity"),
+            "url": page.url("sector-detail", sector.slug),
+            "name": page.both_names(sector.name, sector.name_zh),
+            "parent": page.link("sector-detail", parent, sector.parent__name, sector.parent__name_zh)
+            if parent
+            else "",
+            "intensity": page.label(Sector, "intensity", sector.intensity),
             "base_total": sector.base_total,
         }
 
@@ -173,28 +185,26 @@ class CityListView(FilteredListView):
     model = City
     filterset_class = CityFilter
     page_title = _("Cities")
-    list_fields = (
-        "slug", "name", "name_zh", "level",
-        "province__slug", "province__name", "province__name_zh", "province__reach",
-    )  # fmt: skip
-
     row_html = (
         '<tr><th scope="row"><a href="{url}">{name}</a></th>'
         "<td>{province}</td><td>{reach}</td><td>{level}</td><td>{base_total}</td></tr>"
     )
+    row_fields = (
+        "slug", "name", "name_zh", "level", "base_total",
+        "province__slug", "province__name", "province__name_zh", "province__reach",
+    )  # fmt: skip
 
     def row(self, city, page):
-        province = city.province
         return {
-            "url": page.url(city),
-            "name": page.both_names(city),
-            "province": page.link(province),
-            "reach": page.label(province, "reach"),
-            "level": page.label(city, "level"),
+            "url": page.url("city-detail", city.slug),
+            "name": page.both_names(city.name, city.name_zh),
+            "province": page.link(
+                "province-detail", city.province__slug, city.province__name, city.province__name_zh
+            ),
+            "reach": page.label(Province, "reach", city.province__reach),
+            "level": page.label(City, "level", city.level),
             "base_total": city.base_total,
         }
-
-    page_description = _("Cities named in the planning documents, with their province and reach.")
 
 
 class ProvinceListView(FilteredListView):
@@ -202,19 +212,18 @@ class ProvinceListView(FilteredListView):
     filterset_class = ProvinceFilter
     page_title = _("Provinces")
     page_description = _("The eleven province-level divisions of the Yangtze River Economic Belt.")
-    list_fields = ("slug", "name", "name_zh", "reach", "kind")
-
     row_html = (
         '<tr><th scope="row"><a href="{url}">{name}</a></th>'
         "<td>{reach}</td><td>{kind}</td><td>{city_total}</td></tr>"
     )
+    row_fields = ("slug", "name", "name_zh", "reach", "kind", "city_total")
 
     def row(self, province, page):
         return {
-            "url": page.url(province),
-            "name": page.both_names(province),
-            "reach": page.label(province, "reach"),
-            "kind": page.label(province, "kind"),
+            "url": page.url("province-detail", province.slug),
+            "name": page.both_names(province.name, province.name_zh),
+            "reach": page.label(Province, "reach", province.reach),
+            "kind": page.label(Province, "kind", province.kind),
             "city_total": province.city_total,
         }
 

@@ -30,13 +30,14 @@ def reading_chinese():
 @register.filter
 def local_name(obj):
     """The name to show first: Chinese on Chinese pages where there is one."""
-    return local_name_in(obj, reading_chinese())
+    return names_in_order(obj.name, getattr(obj, "name_zh", ""), reading_chinese())[0]
 
 
-def local_name_in(obj, chinese):
-    if chinese and getattr(obj, "name_zh", ""):
-        return obj.name_zh
-    return obj.name
+def names_in_order(name, name_zh, chinese):
+    """(name to show first, the other name or "")."""
+    if chinese and name_zh:
+        return name_zh, name
+    return name, "" if chinese else name_zh or ""
 
 
 _choice_labels = {}
@@ -64,29 +65,23 @@ def display(obj, field_name):
 @register.filter
 def other_name(obj):
     """The name in the other language, if it has one."""
-    return other_name_in(obj, reading_chinese())
-
-
-def other_name_in(obj, chinese):
-    if chinese:
-        return obj.name if obj.name_zh else ""
-    return getattr(obj, "name_zh", "")
+    return names_in_order(obj.name, getattr(obj, "name_zh", ""), reading_chinese())[1]
 
 
 @register.simple_tag
 def entity_name(obj):
     """Both names, the reader's language first: `Wuhan <span lang=zh>武汉</span>`."""
-    return entity_name_in(obj, reading_chinese())
+    return both_names(obj.name, getattr(obj, "name_zh", ""), reading_chinese())
 
 
-def entity_name_in(obj, chinese):
-    other = other_name_in(obj, chinese)
+def both_names(name, name_zh, chinese):
+    first, other = names_in_order(name, name_zh, chinese)
     if not other:
-        return local_name_in(obj, chinese)
+        return first
     other_lang = "en" if chinese else "zh-Hans"
     # Both names escaped (html.escape, as Django's escape() does, without
     # its lazy-string wrapper: this runs for every row of a list).
-    first, other = html.escape(local_name_in(obj, chinese)), html.escape(other)
+    first, other = html.escape(first), html.escape(other)
     return mark_safe(f'{first} <span class="alt-name" lang="{other_lang}">{other}</span>')  # nosec B308 B703
 
 
