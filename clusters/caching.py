@@ -142,9 +142,17 @@ def is_public_request(request):
         and match is not None
         and match.namespace in CACHED_NAMESPACES
         and match.view_name not in UNCACHED_VIEWS
-        and "Authorization" not in request.headers
-        and not request.user.is_authenticated
+        and "HTTP_AUTHORIZATION" not in request.META
+        and is_anonymous(request)
     )
+
+
+def is_anonymous(request):
+    # Without a session cookie there is nobody logged in to look up (the
+    # lookup was a large part of a 304's cost).
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return True
+    return not request.user.is_authenticated
 
 
 def request_digest(request):
@@ -152,7 +160,7 @@ def request_digest(request):
         request.method,
         request.get_full_path(),
         getattr(request, "LANGUAGE_CODE", ""),
-        request.headers.get("Accept", ""),
+        request.META.get("HTTP_ACCEPT", ""),
     ]
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=12).hexdigest()
 

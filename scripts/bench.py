@@ -333,7 +333,9 @@ def run_rounds(servers, plan, headers, options):
     for number in range(1, options.rounds + 1):
         started = time.monotonic()
         for endpoint in plan:
-            url = servers[endpoint.server].url + endpoint.path
+            server = servers[endpoint.server]
+            server.wait_until_idle()
+            url = server.url + endpoint.path
             runs[endpoint.name].append(
                 serving.wrk(url, options.seconds, CONNECTIONS, headers=headers.get(endpoint.name, ()))
             )

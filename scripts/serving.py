@@ -47,6 +47,28 @@ class Server:
         children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
         return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
+    def cpu_ticks(self):
+        """CPU time used so far by each worker (utime + stime, in ticks)."""
+        ticks = {}
+        for pid in self.worker_pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks[pid] = int(fields[11]) + int(fields[12])
+        return ticks
+
+    def wait_until_idle(self, quiet_seconds=0.05, timeout=60):
+        """Until no worker has used CPU for `quiet_seconds`: requests still
+        in flight when a load run ends would otherwise delay the next run's
+        first requests and show up in its tail."""
+        deadline = time.monotonic() + timeout
+        before = self.cpu_ticks()
+        while time.monotonic() < deadline:
+            time.sleep(quiet_seconds)
+            after = self.cpu_ticks()
+            if after == before:
+                return
+            before = after
+
     def peak_memory_mb(self):
         """Each worker's peak resident memory (VmHWM), in MB."""
         peaks = {}
