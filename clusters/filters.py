@@ -11,7 +11,8 @@ from operator import or_
 import django_filters as filters
 from django import forms
 from django.contrib.gis.measure import D
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.drainage import set_override
@@ -386,12 +387,30 @@ class PlannedBaseFilter(SelectiveFirstFilterSet):
 
 
 def stable_order(queryset):
-    """The FilterSet's ordering if one was asked for, else the model's, with
-    pk breaking ties so that pages never repeat or skip a row. Explicit,
-    because Meta.ordering is dropped once a list annotates counts."""
-    if queryset.query.order_by:
-        return queryset.order_by(*queryset.query.order_by, "pk")
-    return queryset.order_by(*queryset.model._meta.ordering, "pk")
+    """The FilterSet's ordering if one was asked for, else the model's, made
+    total and the same in every database:
+    - pk breaks ties, so that pages never repeat or skip a row, in the first
+      key's direction, so that one index read forwards or backwards serves;
+    - NULLs come first ascending and last descending (SQLite and PostgreSQL
+      differ), as the API's cursors assume.
+    Explicit, because Meta.ordering is dropped once a list annotates counts."""
+    fields = list(queryset.query.order_by or queryset.model._meta.ordering)
+    descending = bool(fields) and isinstance(fields[0], str) and fields[0].startswith("-")
+    ordering = [nulls_placed(queryset.model, field) for field in fields]
+    return queryset.order_by(*ordering, "-pk" if descending else "pk")
+
+
+def nulls_placed(model, field):
+    if not isinstance(field, str) or "__" in field:
+        return field
+    name = field.removeprefix("-")
+    try:
+        nullable = model._meta.get_field(name).null
+    except FieldDoesNotExist:
+        return field
+    if not nullable:
+        return field
+    return F(name).desc(nulls_last=True) if field.startswith("-") else F(name).asc(nulls_first=True)
 
 
 # ---------------------------------------------------------------------------

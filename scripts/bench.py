@@ -94,6 +94,8 @@ def endpoints(sample):
         Endpoint("API city list, 50, filtered, uncached", "uncached", api_cities, CITIES_BASELINE),
         Endpoint("API base list, 50, nested members", "cached", api_bases, BASES_BASELINE, 0.4),
         Endpoint("API base list, 50, nested, uncached", "uncached", api_bases, BASES_BASELINE),
+        Endpoint(DEEP_BY_CURSOR, "uncached", sample["deep_pages"]["by_cursor"], BASES_BASELINE),
+        Endpoint(DEEP_BY_NUMBER, "uncached", sample["deep_pages"]["by_number"], BASES_BASELINE),
         Endpoint(
             "API cities GeoJSON, 10k",
             "uncached",
@@ -130,10 +132,15 @@ def endpoints(sample):
     ]
 
 
-# Cost at 100k bases over cost at 1k bases (the inverse ratio of requests/s).
+DEEP_BY_CURSOR = "API base list, deep page by cursor, uncached"
+DEEP_BY_NUMBER = "API base list, deep page by number, uncached"
+
+# Cost of the first over cost of the second (the inverse ratio of
+# requests/s): at 100k bases over at 1k bases, a deep page over the first.
 SCALING = [
     ("API bases by sector+city, 100k", "API bases by sector+city, 1k", 1.5),
     ("HTML bases by sector+city, 100k", "HTML bases by sector+city, 1k", 1.5),
+    (DEEP_BY_CURSOR, "API base list, 50, nested, uncached", 1.5),
 ]
 MAX_TAIL_RATIO = 3.0
 MAX_WORKER_MB = 200
@@ -144,7 +151,7 @@ def main():
     scales = SMOKE if options.smoke else FULL
     RESULTS.mkdir(exist_ok=True)
     databases = {name: build_database(name, scale) for name, scale in scales.items()}
-    sample = pick_sample(databases)
+    sample = {**pick_sample(databases), "deep_pages": deep_page_paths(databases["big"], scales["big"])}
     plan = chosen(endpoints(sample), options.only)
     queries = count_queries(databases["big"], plan)
     environments = {
@@ -274,6 +281,28 @@ def pick_sample(databases):
     return {"province": province, "city": city, "sector": sector, "detail": detail}
 
 
+def deep_page_paths(database, scale):
+    """A page near the end of the API's base list (page 1,980 of 2,000 in
+    the full run), by number and by the cursor in the previous page's `next`
+    link."""
+    script = (
+        "import json, sys, django\n"
+        "django.setup()\n"
+        "from django.test import Client\n"
+        "response = Client().get(sys.argv[1])\n"
+        "assert response.status_code == 200, response.content\n"
+        "print(json.dumps(response.json()['next'].removeprefix('http://testserver')))\n"
+    )
+    page_size = 50
+    page = max(2, scale.bases * 99 // 100 // page_size)
+    by_cursor = run_django(database, script, f"{DEEP_BASES}?page_size={page_size}&page={page - 1}")
+    by_number = f"{DEEP_BASES}?page_size={page_size}&page={page}"
+    return {"page": page, "by_number": by_number, "by_cursor": by_cursor}
+
+
+DEEP_BASES = "/api/v1/bases/"
+
+
 def count_queries(database, plan):
     """Queries per request, counted in a separate process with the test
     client: the first request (cold) and the next one (warm cache)."""
@@ -295,6 +324,12 @@ def count_queries(database, plan):
         "print(json.dumps(counts))\n"
     )
     paths = sorted({endpoint.path for endpoint in plan})
+    return run_django(database, script, json.dumps(paths))
+
+
+def run_django(database, script, argument):
+    """Runs `script` (which prints JSON last) with the benchmark's settings
+    against `database`, in a separate process; returns what it printed."""
     environment = {
         **os.environ,
         **BENCH_ENVIRONMENT,
@@ -303,7 +338,7 @@ def count_queries(database, plan):
         "ALLOWED_HOSTS": "testserver",
     }
     output = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(paths)],
+        [sys.executable, "-c", script, argument],
         cwd=serving.ROOT,
         env=environment,
         check=True,
@@ -443,9 +478,8 @@ def print_report(report):
         )
     print("\nqueries: first request / next request (the next one may come from the cache)")
     for entry in report["scaling"]:
-        print(
-            f"cost at 100k vs 1k bases, {entry['large']}: {entry['cost_ratio']:.2f} (limit {entry['limit']})"
-        )
+        cost = f"{entry['cost_ratio']:.2f} (limit {entry['limit']})"
+        print(f"cost of {entry['large']} vs {entry['small']}: {cost}")
     for server, workers in report["worker_peak_mb"].items():
         peaks = ", ".join(f"{mb:.0f}" for mb in workers.values())
         print(f"peak worker memory ({server}): {peaks} MB (limit {MAX_WORKER_MB})")

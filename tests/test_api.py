@@ -739,7 +739,7 @@ def test_pages_follow_next_links_through_every_row_once(client, reference_data):
         if data["next"] is None:
             break
         query = parse_qs(urlsplit(data["next"]).query)
-        assert query == {"page": [str(pages + 1)], "page_size": ["10"]}
+        assert set(query) == {"cursor", "page_size"} and query["page_size"] == ["10"]
         data = get_json(client, local_path(data["next"]))
         assert data["previous"] is not None
 
@@ -750,11 +750,9 @@ def test_pages_follow_next_links_through_every_row_once(client, reference_data):
 def test_next_link_keeps_the_filters(client, reference_data):
     data = get_json(client, url("cities"), {"province": "hubei", "page_size": 4})
 
-    assert parse_qs(urlsplit(data["next"]).query) == {
-        "province": ["hubei"],
-        "page": ["2"],
-        "page_size": ["4"],
-    }
+    query = parse_qs(urlsplit(data["next"]).query)
+    assert query.pop("cursor")
+    assert query == {"province": ["hubei"], "page_size": ["4"]}
     second = get_json(client, local_path(data["next"]))
     assert {row["slug"] for row in data["results"] + second["results"]} == slugs(
         City.objects.filter(province__slug="hubei")

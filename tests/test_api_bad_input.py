@@ -20,7 +20,7 @@ from clusters.api.urls import router
 pytestmark = pytest.mark.django_db
 
 # Accepted by every list besides its FilterSet's filters.
-COMMON_PARAMETERS = ("page", "page_size", "format", "search")
+COMMON_PARAMETERS = ("page", "page_size", "cursor", "format", "search")
 
 
 def list_endpoints():
@@ -282,6 +282,11 @@ BAD_PAGES = [
     ("page_size", "9" * 40),
     ("page_size", "abc"),
     ("page_size", "-5"),
+    ("cursor", "abc"),
+    ("cursor", "e30"),  # {}
+    ("cursor", "W10"),  # []
+    ("cursor", "x" * 1500),
+    ("cursor", "eyJzb3J0IjpbIm5hbWUiLCJpZCJdLCJhZnRlciI6WyJhIiwiYiJdLCJwYWdlIjoyfQ"),  # id "b"
 ]
 
 

@@ -258,6 +258,7 @@ def test_the_chinese_admin_login_is_protected_too(editor):
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
     html = response.content.decode()
     assert 'lang="zh-hans"' in html
+    assert "账户已锁定" in html and "Account locked" not in html
     assert 'href="/zh-hans/admin/login/"' in html
     # The count is the same whichever language the form was in.
     assert_locked(attempt("editor", PASSWORD))

@@ -560,6 +560,15 @@ def test_a_nul_or_an_over_long_parameter_is_the_sites_400_page(
         assert f'href="{url}"' in html  # the same page, without the parameters
 
 
+def test_the_400_page_speaks_the_language_of_the_address(client, reference_data):
+    english = client.get("/cities/", {"q": "x" * (MAX_PARAMETER_CHARS + 1)}).content.decode()
+    chinese = client.get("/zh-hans/cities/", {"q": "x" * (MAX_PARAMETER_CHARS + 1)}).content.decode()
+
+    assert "Bad request" in english
+    assert "请求有误" in chinese and "Bad request" not in chinese
+    assert f"每个参数最多 {MAX_PARAMETER_CHARS} 个字符" in chinese
+
+
 def test_the_400_page_names_the_parameter_without_its_nul(client, reference_data):
     response = client.get(reverse("clusters:city-list"), {"pro\x00vince": "x"})
 

@@ -96,6 +96,7 @@ def test_the_503_page_is_in_the_language_of_the_address(client, reference_data):
         response = client.get("/zh-hans/bases/")
     body = assert_unavailable(response, "text/html")
     assert '<html lang="zh-hans">' in body
+    assert "暂时无法访问" in body and "Temporarily unavailable" not in body
 
 
 @pytest.mark.parametrize(
