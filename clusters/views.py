@@ -158,24 +158,19 @@ class SectorListView(FilteredListView):
         "<td>{parent}</td><td>{intensity}</td><td>{base_total}</td></tr>"
     )
     row_fields = (
-        "slug",
-        "name",
-        "name_zh",
-        "intensity",
-        "parent__slug",
-        "parent__name",
-        "parent__name_zh",
-        "base_total",
-    )
+        "slug", "name", "name_zh", "intensity", "base_total",
+        "parent__slug", "parent__name", "parent__name_zh",
+    )  # fmt: skip
 
     def row(self, sector, page):
-        parent = sector.parent__slug
+        parent = ""
+        if sector.parent__slug:
+            names = (sector.parent__name, sector.parent__name_zh)
+            parent = page.link("sector-detail", sector.parent__slug, *names)
         return {
             "url": page.url("sector-detail", sector.slug),
             "name": page.both_names(sector.name, sector.name_zh),
-            "parent": page.link("sector-detail", parent, sector.parent__name, sector.parent__name_zh)
-            if parent
-            else "",
+            "parent": parent,
             "intensity": page.label(Sector, "intensity", sector.intensity),
             "base_total": sector.base_total,
         }
@@ -185,6 +180,7 @@ class CityListView(FilteredListView):
     model = City
     filterset_class = CityFilter
     page_title = _("Cities")
+    page_description = _("Cities named in the planning documents, with their province and reach.")
     row_html = (
         '<tr><th scope="row"><a href="{url}">{name}</a></th>'
         "<td>{province}</td><td>{reach}</td><td>{level}</td><td>{base_total}</td></tr>"

@@ -35,9 +35,9 @@ def local_name(obj):
 
 def names_in_order(name, name_zh, chinese):
     """(name to show first, the other name or "")."""
-    if chinese and name_zh:
-        return name_zh, name
-    return name, "" if chinese else name_zh or ""
+    if chinese:
+        return (name_zh, name) if name_zh else (name, "")
+    return name, name_zh or ""
 
 
 _choice_labels = {}
