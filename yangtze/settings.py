@@ -121,10 +121,10 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"].endswith(("sqlite3", "spatialite")):
-    # 8 MB of pages per connection instead of SQLite's 2 MB: a list page's
+    # 4 MB of pages per connection instead of SQLite's 2 MB: a list page's
     # counts read a few thousand index entries, which thrashed the default
     # cache (a 50-row city list's query went from 1.4 to 1.0 ms).
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA cache_size=-8000"
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA cache_size=-4000"
 
 # Local memory by default; several app servers share one cache with
 # CACHE_URL=redis://host:6379/0. Pages and API answers are cached here and
