@@ -524,21 +524,38 @@ class PolicyDocument(Publishable, Entity):
 # ---------------------------------------------------------------------------
 
 
+# What a summary of a base's members and sources reads of each (see
+# PlannedBaseQuerySet.with_relations): a page of 50 bases has some 300
+# members, and reading each city whole (its text, its point, its province)
+# took longer than the rest of the page.
+MEMBER_SUMMARY = ("base", "city", "role", "position", "city__slug", "city__name", "city__name_zh")
+SOURCE_SUMMARY = ("base", "document", "section", "note", "document__slug")
+
+
 class PlannedBaseQuerySet(PublishableQuerySet):
-    def with_members(self):
-        """Member cities (and their provinces) in the order the source lists them."""
-        members = BaseMembership.objects.select_related("city__province").order_by("position", "id")
+    def with_members(self, *, summary=False):
+        """Member cities (and their provinces) in the order the source lists
+        them; with `summary`, only the members' MEMBER_SUMMARY."""
+        members = BaseMembership.objects.order_by("position", "id")
+        if summary:
+            members = members.select_related("city").only(*MEMBER_SUMMARY)
+        else:
+            members = members.select_related("city__province")
         return self.prefetch_related(models.Prefetch("memberships", queryset=members))
 
-    def for_list(self):
-        return self.with_members().prefetch_related("sectors")
+    def for_list(self, *, summary=False):
+        return self.with_members(summary=summary).prefetch_related("sectors")
 
-    def with_relations(self, *, public_sources=False):
-        """With its sources; only those in published documents if `public_sources`."""
+    def with_relations(self, *, public_sources=False, summary=False):
+        """With its sources; only those in published documents if
+        `public_sources`; with `summary`, only MEMBER_SUMMARY and
+        SOURCE_SUMMARY of members and sources."""
         sources = BaseSource.objects.select_related("document")
+        if summary:
+            sources = sources.only(*SOURCE_SUMMARY)
         if public_sources:
             sources = sources.filter(document__status=PublicationStatus.PUBLISHED)
-        return self.for_list().prefetch_related(models.Prefetch("sources", queryset=sources))
+        return self.for_list(summary=summary).prefetch_related(models.Prefetch("sources", queryset=sources))
 
 
 BASE_NEEDS_A_SOURCE = _("A planned base needs at least one source document: add the document that plans it.")

@@ -62,7 +62,11 @@ class EntityViewSet(viewsets.ModelViewSet):
         return super().get_object()
 
     def get_queryset(self):
-        return visible_to(self.request.user, self.get_base_queryset())
+        # Built once a request: DRF's model permissions ask for it too, only
+        # to learn the model, and building the list's annotations costs.
+        if "_visible_queryset" not in self.__dict__:
+            self._visible_queryset = visible_to(self.request.user, self.get_base_queryset())
+        return self._visible_queryset.all()
 
     def get_base_queryset(self):
         """Every record (drafts too) with what the serializer shows."""
@@ -297,7 +301,7 @@ class PlannedBaseViewSet(GeoJSONMixin, EntityViewSet):
 
     def get_base_queryset(self):
         public_sources = not may_see_drafts(self.request.user, PolicyDocument)
-        return PlannedBase.objects.with_relations(public_sources=public_sources)
+        return PlannedBase.objects.with_relations(public_sources=public_sources, summary=True)
 
     def get_feature_queryset(self):
         mapped = Q(area__isnull=False) | Q(cities__location__isnull=False)
