@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from clusters.api import keyset
+from clusters.filters import stable_order
 from clusters.models import PolicyDocument, Sector
 from tests import factories
 from tests.test_api import SERVER, get_json, url
@@ -167,3 +169,14 @@ def test_a_forged_cursor_beyond_every_row_is_an_empty_last_page(client, referenc
 
     assert data["results"] == [] and data["next"] is None
     assert data["count"] == Sector.objects.count()
+
+
+def test_a_cursor_is_only_made_for_a_total_order_with_nulls_placed(db):
+    documents = PolicyDocument.objects.all()
+
+    assert keyset.sort_keys(stable_order(documents.order_by("published_on"))) is not None
+    assert keyset.sort_keys(stable_order(documents.order_by("-name"))) is not None
+    # NULLs where the database puts them, no pk last, or a relation: no cursor.
+    assert keyset.sort_keys(documents.order_by("published_on", "pk")) is None
+    assert keyset.sort_keys(documents.order_by("name")) is None
+    assert keyset.sort_keys(documents.order_by("reports_on__name", "pk")) is None

@@ -25,6 +25,9 @@ class BadCursor(ValueError):
     pass
 
 
+NOT_OURS = "Not a cursor this API gave out; follow the `next` link as given."
+
+
 @dataclass(frozen=True)
 class SortKey:
     field: object
@@ -37,7 +40,7 @@ class SortKey:
 
 @dataclass(frozen=True)
 class Position:
-    """After the row with these sort values, on page `number` - 1."""
+    """Page `number`, which starts after the row with these sort values."""
 
     values: tuple
     number: int
@@ -46,21 +49,23 @@ class Position:
 def sort_keys(queryset):
     """The queryset's ordering as SortKeys ending with the primary key; None
     when a cursor cannot name it (an expression, a field across a relation,
-    no primary key last)."""
+    NULLs not placed as `beyond` expects, no primary key last)."""
     meta = queryset.model._meta
     keys = []
     for item in queryset.query.order_by:
+        nulls_placed = False
         if isinstance(item, str):
             name, descending = item.removeprefix("-"), item.startswith("-")
         elif isinstance(item, OrderBy) and isinstance(item.expression, F):
             name, descending = item.expression.name, item.descending
+            nulls_placed = bool(item.nulls_last if descending else item.nulls_first)
         else:
             return None
         try:
             field = meta.pk if name == "pk" else meta.get_field(name)
         except FieldDoesNotExist:
             return None
-        if field.is_relation or not field.concrete:
+        if field.is_relation or not field.concrete or (field.null and not nulls_placed):
             return None
         keys.append(SortKey(field, descending))
     if not keys or keys[-1].field is not meta.pk:
@@ -69,17 +74,15 @@ def sort_keys(queryset):
 
 
 def encode(keys, row, number):
-    """The cursor for the rows after `row`, which ends page `number` - 1."""
-    values = [
-        None if value is None else key.field.value_to_string(row) for key, value in row_values(keys, row)
-    ]
+    """The cursor of page `number`, which starts after `row`."""
+    values = [stored_text(key.field, row) for key in keys]
     payload = {"sort": [key.label for key in keys], "after": values, "page": number}
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def row_values(keys, row):
-    return [(key, key.field.value_from_object(row)) for key in keys]
+def stored_text(field, row):
+    return None if field.value_from_object(row) is None else field.value_to_string(row)
 
 
 def decode(cursor, keys):
@@ -89,18 +92,18 @@ def decode(cursor, keys):
         payload = json.loads(text)
         sort, after, number = payload["sort"], payload["after"], payload["page"]
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
-        raise BadCursor("Not a cursor this API gave out; follow the `next` link as given.") from error
+        raise BadCursor(NOT_OURS) from error
     if sort != [key.label for key in keys]:
         raise BadCursor("This cursor belongs to a list in another order; keep `ordering` as it was.")
     if not isinstance(after, list) or len(after) != len(keys) or type(number) is not int or number < 2:
-        raise BadCursor("Not a cursor this API gave out; follow the `next` link as given.")
+        raise BadCursor(NOT_OURS)
     try:
         pairs = zip(keys, after, strict=True)
         values = tuple(None if value is None else key.field.to_python(value) for key, value in pairs)
     except (ValidationError, TypeError) as error:
-        raise BadCursor("Not a cursor this API gave out; follow the `next` link as given.") from error
+        raise BadCursor(NOT_OURS) from error
     if values[-1] is None:
-        raise BadCursor("Not a cursor this API gave out; follow the `next` link as given.")
+        raise BadCursor(NOT_OURS)
     return Position(values, number)
 
 
