@@ -31,6 +31,7 @@ def walk(client, endpoint, params):
         slugs += [row["slug"] for row in data["results"]]
         if data["next"] is None:
             return slugs, pages
+        assert len(pages) <= data["count"], "the next links go round in circles"
         data = get_json(client, local(data["next"]))
         pages.append(data)
 
@@ -43,6 +44,7 @@ def by_number(client, endpoint, params):
         slugs += [row["slug"] for row in data["results"]]
         if data["next"] is None:
             return slugs
+        assert number <= data["count"], "the next links never end"
         number += 1
 
 
