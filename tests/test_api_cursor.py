@@ -130,6 +130,7 @@ NOT_OURS = "Not a cursor this API gave out"
         (forged({"sort": ["name", "id"], "after": ["a", 1], "page": 1}), NOT_OURS),
         (forged({"sort": ["name", "id"], "after": ["a", 1], "page": "2"}), NOT_OURS),
         (forged({"sort": ["name", "id"], "after": ["a", None], "page": 2}), NOT_OURS),
+        (forged({"sort": ["name", "id"], "after": ["a", 1], "page": 10**12}), NOT_OURS),
         (forged({"sort": ["name", "id"], "after": "a", "page": 2}), NOT_OURS),
         (forged(["name"]), NOT_OURS),
         (forged({}), NOT_OURS),

@@ -19,7 +19,10 @@ MAX_PAGE_NUMBER = 999_999_999
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
+    """Page numbers for direct access, cursors for `next` links."""
+
     page_size_query_param = "page_size"
+    cursor_query_param = "cursor"
     max_page_size = settings.API_MAX_PAGE_SIZE
     last_page_strings = ()
 
@@ -35,15 +38,13 @@ class PageNumberPagination(pagination.PageNumberPagination):
             return 1
         return self.positive_integer(self.page_query_param, raw)
 
-    cursor_query_param = "cursor"
-
     def check_parameters(self, request):
         self.get_page_size(request)
         self.get_page_number(request, paginator=None)
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
-        self.page_size_now = self.get_page_size(request)
+        self.rows_per_page = self.get_page_size(request)
         self.sort_keys = keyset.sort_keys(queryset)
         cursor = request.query_params.get(self.cursor_query_param)
         if cursor in (None, ""):
@@ -51,7 +52,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return self.page_after_cursor(queryset, request, cursor)
 
     def page_by_number(self, queryset, request):
-        paginator = self.django_paginator_class(queryset, self.page_size_now)
+        paginator = self.django_paginator_class(queryset, self.rows_per_page)
         number = self.get_page_number(request, paginator)
         # An empty list still has a page 1 (Django's paginator allows it).
         if number > paginator.num_pages:
@@ -74,11 +75,13 @@ class PageNumberPagination(pagination.PageNumberPagination):
             position = keyset.decode(cursor, self.sort_keys)
         except keyset.BadCursor as error:
             raise ValidationError({self.cursor_query_param: str(error)}) from None
+        if position.number > MAX_PAGE_NUMBER:
+            raise ValidationError({self.cursor_query_param: keyset.NOT_OURS})
         # One row more than a page says whether another page follows.
-        rows = list(keyset.after(queryset, self.sort_keys, position.values)[: self.page_size_now + 1])
+        rows = list(keyset.after(queryset, self.sort_keys, position.values)[: self.rows_per_page + 1])
         self.display_page_controls = False
         self.count, self.number = queryset.count(), position.number
-        self.has_next, self.rows = len(rows) > self.page_size_now, rows[: self.page_size_now]
+        self.has_next, self.rows = len(rows) > self.rows_per_page, rows[: self.rows_per_page]
         return self.rows
 
     def get_paginated_response(self, data):
