@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
 from clusters.links import SLUG_MARK, view_path
-from clusters.templatetags.clusters_tags import both_names, choice_labels, names_in_order
+from clusters.templatetags.clusters_tags import both_names, choice_labels, names_in_order, reading_chinese
 
 
 def escaped(value):
@@ -30,7 +30,7 @@ class PageRows:
 
     def __init__(self):
         self.language = get_language()
-        self.chinese = (self.language or "").lower().startswith("zh")
+        self.chinese = reading_chinese()
         self._url_templates = {}
 
     def url(self, url_name, slug):
@@ -46,10 +46,8 @@ class PageRows:
 
     def link(self, url_name, slug, name, name_zh):
         """A link to a record's page, named in the reader's language."""
-        url, shown = (
-            escaped(self.url(url_name, slug)),
-            escaped(names_in_order(name, name_zh, self.chinese)[0]),
-        )
+        url = escaped(self.url(url_name, slug))
+        shown = escaped(names_in_order(name, name_zh, self.chinese)[0])
         return mark_safe(f'<a href="{url}">{shown}</a>')  # nosec B308 B703
 
     def label(self, model, field_name, value):
