@@ -1,9 +1,19 @@
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from clusters.management.commands.load_reference_data import DOMAIN_MODELS
 from clusters.models import City, Sector
 from tests.gdal import gdal_trap  # noqa: F401  (a fixture for every test module)
+
+
+@pytest.fixture(autouse=True)
+def _no_language_leaks():
+    """A request to /zh-hans/ leaves Chinese active in the thread: every test
+    starts and ends in the default language."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(scope="session")

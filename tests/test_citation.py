@@ -20,13 +20,6 @@ ACCESSED_ON = date(2025, 3, 14)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.fixture(autouse=True)
-def _no_language_leaks():
-    translation.deactivate()
-    yield
-    translation.deactivate()
-
-
 def cite(record, path="/"):
     request = RequestFactory().get(path)
     return citation.cite(record, request=request, accessed_on=ACCESSED_ON)

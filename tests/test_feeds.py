@@ -20,14 +20,6 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 FEEDS = ["/feeds/documents/", "/feeds/bases/"]
 
 
-@pytest.fixture(autouse=True)
-def _no_language_leaks():
-    """A request to /zh-hans/ leaves Chinese active in the thread; start and end in the default."""
-    translation.deactivate()
-    yield
-    translation.deactivate()
-
-
 def get_feed(client, url):
     response = client.get(url)
     assert response.status_code == HTTPStatus.OK, response.content

@@ -4,18 +4,9 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 import pytest
-from django.utils import translation
 from django.utils.html import escape
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_language_leaks():
-    """A request to /zh-hans/ leaves Chinese active in the thread; start and end in the default."""
-    translation.deactivate()
-    yield
-    translation.deactivate()
 
 
 SHIPBUILDING_CITIES = {

@@ -5,7 +5,6 @@ import re
 from http import HTTPStatus
 
 import pytest
-from django.utils import translation
 
 from clusters.filters import CityFilter, SectorFilter
 from clusters.models import City, PublicationStatus
@@ -15,13 +14,6 @@ pytestmark = pytest.mark.django_db
 
 MARKUP = "<b onclick=\"x()\">Bold & 'quoted'</b>"
 ESCAPED = "&lt;b onclick=&quot;x()&quot;&gt;Bold &amp; &#x27;quoted&#x27;&lt;/b&gt;"
-
-
-@pytest.fixture(autouse=True)
-def _no_language_leaks():
-    translation.deactivate()
-    yield
-    translation.deactivate()
 
 
 def table_rows(response):

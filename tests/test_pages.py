@@ -23,14 +23,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _no_language_leaks():
-    """A request to /zh-hans/ leaves Chinese active in the thread; start and end in the default."""
-    translation.deactivate()
-    yield
-    translation.deactivate()
-
-
 def test_home_url_resolves_both_ways():
     assert reverse("clusters:home") == "/"
     assert resolve("/").view_name == "clusters:home"

@@ -49,14 +49,6 @@ from tests.test_api_bad_input import BAD_VALUES, ODD_SLUGS
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _no_language_leaks():
-    """A request to /zh-hans/ leaves Chinese active in the thread; start and end in the default."""
-    translation.deactivate()
-    yield
-    translation.deactivate()
-
-
 # ---------------------------------------------------------------------------
 # What there is to send bad input to, read from the URLconf
 # ---------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from import_export.admin import ImportMixin
 from rest_framework.authtoken.models import Token
@@ -50,14 +49,6 @@ except ImportError:  # without N+1 detection there is nothing to set aside
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(autouse=True)
-def _no_language_leaks():
-    """A switch to Chinese stays active in the thread; start and end in the default."""
-    translation.deactivate()
-    yield
-    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,6 @@ from unittest import mock
 import pytest
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 from django.test import override_settings
-from django.utils import translation
 
 from clusters.api.views import PlannedBaseViewSet
 from clusters.unavailable import RETRY_AFTER
@@ -21,13 +20,6 @@ pytestmark = pytest.mark.django_db
 
 BASE = "central-china-home-appliance-base"
 FAILURE = "database is locked (an internal detail that must not be shown)"
-
-
-@pytest.fixture(autouse=True)
-def _no_language_leaks():
-    translation.deactivate()
-    yield
-    translation.deactivate()
 
 
 @pytest.fixture
