@@ -12,6 +12,7 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from html.parser import HTMLParser
 from http import HTTPStatus
 from urllib.parse import quote_plus
@@ -396,14 +397,21 @@ def test_draft_previews_show_stored_text_as_text(client, editor, entity):
 # ---------------------------------------------------------------------------
 
 
-def slugs(records):
-    return [record.slug for record in records]
+def slugs(hostile, entity):
+    """The slugs of every hostile record of an entity."""
+    return [getattr(item, entity).slug for item in hostile]
+
+
+def query(hostile, **entities):
+    """A query string naming every hostile record of each entity, e.g.
+    query(hostile, parent="sector") is parent=<slug>&parent=<slug>…"""
+    return "&".join(f"{name}={slug}" for name, entity in entities.items() for slug in slugs(hostile, entity))
 
 
 def list_filters(hostile):
     """Each list filtered by the hostile records it can be filtered by: the
     active-filter labels then carry their names."""
-    pick = lambda entity: slugs(getattr(item, entity) for item in hostile)  # noqa: E731
+    pick = partial(slugs, hostile)
     return {
         "/documents/": {"sector": pick("sector"), "city": pick("city")},
         "/bases/": {
@@ -454,10 +462,10 @@ def filter_label_names(label, name):
 def test_list_pages_show_stored_text_as_text(client, hostile, path):
     entity = LISTED[path]
     filters = list_filters(hostile)[path]
-    query = "&".join(f"{name}={value}" for name, values in filters.items() for value in values)
+    filtered = "&".join(f"{name}={value}" for name, values in filters.items() for value in values)
     for language, prefix in LANGUAGES.items():
         get_page(client, prefix + path)
-        pages = list_pages(client, f"{prefix}{path}?{query}")
+        pages = list_pages(client, f"{prefix}{path}?{filtered}")
         links = [link for page in pages for link in page.links()]
         for item in hostile[1:] if path == "/sectors/" else hostile:
             obj = getattr(item, entity)
@@ -488,26 +496,19 @@ def test_home_page_shows_stored_text_as_text(client, hostile):
 
 
 def test_map_page_shows_stored_text_as_text(client, hostile):
-    query = "&".join(
-        [
-            *(f"sector={slug}" for slug in slugs(i.sector for i in hostile)),
-            *(f"province={slug}" for slug in slugs(i.province for i in hostile)),
-        ]
-    )
+    filters = query(hostile, sector="sector", province="province")
     for language, prefix in LANGUAGES.items():
         get_page(client, prefix + "/map/")
-        page = get_page(client, f"{prefix}/map/?{query}")
+        page = get_page(client, f"{prefix}/map/?{filters}")
         [sources] = page.attribute_values("data-sources")
-        assert [url.split("?", 1)[1] for url in sources.split()] == [query, query], sources
+        assert [url.split("?", 1)[1] for url in sources.split()] == [filters, filters], sources
         options = page.texts("option")
         assert all(local(item.sector, language) in options for item in hostile), options
 
 
 def test_map_layers_carry_names_as_json_text(client, hostile):
-    provinces = "&".join(f"province={slug}" for slug in slugs(i.province for i in hostile))
-    sectors = "&".join(f"sector={slug}" for slug in slugs(i.sector for i in hostile))
-    cities = client.get(f"/map/cities.geojson?{provinces}").json()
-    bases = client.get(f"/map/bases.geojson?{sectors}").json()
+    cities = client.get(f"/map/cities.geojson?{query(hostile, province='province')}").json()
+    bases = client.get(f"/map/bases.geojson?{query(hostile, sector='sector')}").json()
 
     assert {f["properties"]["name"] for f in cities["features"]} == {item.city.name for item in hostile}
     assert {f["properties"]["name"] for f in bases["features"]} == {item.base.name for item in hostile}
@@ -517,15 +518,15 @@ def test_search_pages_echo_the_query_and_results_as_text(client, hostile):
     for item in hostile:
         for language, prefix in LANGUAGES.items():
             page = get_page(client, f"{prefix}/search/?q={quote_plus(item.text)}")
-            query = item.text.strip()
+            searched = item.text.strip()
             [box] = [
                 dict(attrs) for tag, attrs in page.elements if tag == "input" and ("id", "search-q") in attrs
             ]
-            assert box["value"] == query
+            assert box["value"] == searched
             [title] = page.texts("title")
-            assert query in title
+            assert searched in title
             if language == "en":
-                assert title == f"Search: {query} · {site_name(language)}"
+                assert title == f"Search: {searched} · {site_name(language)}"
             assert (url_of(item.base, language), both_names(item.base, language)) in page.links()
 
 
@@ -538,7 +539,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 @pytest.mark.parametrize(("path", "entity"), [("/feeds/documents/", "document"), ("/feeds/bases/", "base")])
 def test_feeds_carry_stored_text_as_text(client, hostile, path, entity):
-    response = client.get(path + "?" + "&".join(f"sector={s}" for s in slugs(i.sector for i in hostile)))
+    response = client.get(f"{path}?{query(hostile, sector='sector')}")
     assert response.status_code == HTTPStatus.OK
 
     entries = {
