@@ -33,6 +33,8 @@ def main():
         app = serving.start_app(run_dir, os.environ.copy())
         front = serving.start_front(listen, run_dir, app)
         server = serving.Server(app, f"http://{listen}", front)
+        if not listen.startswith("unix:"):
+            serving.wait_until_ready(server, "/robots.txt", timeout=60)
         print(f"Serving on http://{listen}/ (nginx in front of gunicorn; Ctrl-C stops both)", flush=True)
         while not stop_requested and not (exited := server.exited()):
             time.sleep(0.2)

@@ -175,8 +175,7 @@ def start_app(run_dir, environment, output=None):
 def start_front(listen, run_dir, app, output=None, timeout=60):
     """nginx on `listen`, once gunicorn (`app`) accepts connections on its socket."""
     wait_for_socket(app, app_socket(run_dir), timeout)
-    config = Path(run_dir) / "nginx.conf"
-    config.write_text(nginx_config(listen=listen, run_dir=run_dir))
+    config = write_front_files(listen=listen, run_dir=Path(run_dir))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise SystemExit("nginx is missing: `bash scripts/system-deps.sh nginx` installs it (Debian/Ubuntu).")
@@ -186,19 +185,33 @@ def start_front(listen, run_dir, app, output=None, timeout=60):
     return subprocess.Popen(command, stdout=output, stderr=output)
 
 
-def nginx_config(*, listen, run_dir):
-    """deploy/nginx.conf.template with its {{name}} values filled in."""
+def write_front_files(*, listen, run_dir):
+    """nginx.conf and the front's own error answers, in run_dir: the files
+    of deploy/ with their {{name}} values filled in. Returns the config's path."""
+    errors_dir = run_dir / "front-errors"
+    max_body = max_body_bytes()
     values = {
         "listen": listen,
         "run_dir": run_dir,
         "app_socket": app_socket(run_dir),
-        "errors_dir": FRONT_ERRORS,
-        "max_body_size": max_body_bytes(),
+        "errors_dir": errors_dir,
+        "max_body_size": max_body,
+        "max_body_mb": f"{max_body / 2**20:.1f}",
         "app_read_timeout": gunicorn_settings()["timeout"] + READ_TIMEOUT_MARGIN_SECONDS,
         "access_log": os.environ.get("FRONT_ACCESS_LOG") or "off",
         "workers_user": workers_user_directive(),
     }
-    return re.sub(r"\{\{(\w+)\}\}", lambda match: str(values[match.group(1)]), NGINX_TEMPLATE.read_text())
+    errors_dir.mkdir()
+    for page in FRONT_ERRORS.iterdir():
+        (errors_dir / page.name).write_text(fill_in(page.read_text(), values))
+    config = run_dir / "nginx.conf"
+    config.write_text(fill_in(NGINX_TEMPLATE.read_text(), values))
+    return config
+
+
+def fill_in(template, values):
+    """Each {{name}} replaced by values[name] (a KeyError for a name not given)."""
+    return re.sub(r"\{\{(\w+)\}\}", lambda match: str(values[match.group(1)]), template)
 
 
 def workers_user_directive():

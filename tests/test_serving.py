@@ -101,7 +101,8 @@ def test_the_front_refuses_a_body_beyond_the_apps_limits_as_json_under_the_api(s
 
     assert status == 413
     assert headers["Content-Type"].startswith("application/json")
-    assert json.loads(body)["detail"]
+    # The message states the limit.
+    assert f"{serving.max_body_bytes() / 2**20:.1f} MB" in json.loads(body)["detail"]
 
 
 def test_the_throttle_counts_the_client_nginx_saw_not_a_forwarded_for_it_sent(site):
