@@ -31,7 +31,7 @@ def main():
     app, front, exited = None, None, None
     try:
         app = serving.start_app(run_dir, os.environ.copy())
-        front = serving.start_front(listen, run_dir, app)
+        front = serving.start_front(listen, run_dir, app, os.environ)
         server = serving.Server(app, f"http://{listen}", front)
         if not listen.startswith("unix:"):
             serving.wait_until_ready(server, "/robots.txt", timeout=60)

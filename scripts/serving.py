@@ -132,7 +132,7 @@ def behind_front(port, environment, workers=2, log_path=None, ready_path="/robot
     app, front = None, None
     try:
         app = start_app(run_dir, environment, output=log)
-        front = start_front(f"127.0.0.1:{port}", run_dir, app, output=log)
+        front = start_front(f"127.0.0.1:{port}", run_dir, app, environment, output=log)
         server = Server(app, f"http://127.0.0.1:{port}", front)
         wait_until_ready(server, ready_path, timeout)
         yield server
@@ -167,15 +167,21 @@ def start_app(run_dir, environment, output=None):
     (the directory is the invoking user's alone). The app then trusts the one
     X-Forwarded-For entry nginx appends, unless told of more proxies."""
     env = {**environment, "BIND": f"unix:{app_socket(run_dir)}"}
-    env.setdefault("TRUSTED_PROXY_COUNT", "1")
+    env["TRUSTED_PROXY_COUNT"] = str(trusted_proxy_count(environment))
     command = [*gunicorn_command(), "--control-socket", str(Path(run_dir) / "gunicorn.ctl")]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
 
 
-def start_front(listen, run_dir, app, output=None, timeout=60):
+def trusted_proxy_count(environment):
+    """nginx, and any proxies the environment says are in front of it."""
+    return max(1, int(environment.get("TRUSTED_PROXY_COUNT") or 1))
+
+
+def start_front(listen, run_dir, app, environment, output=None, timeout=60):
     """nginx on `listen`, once gunicorn (`app`) accepts connections on its socket."""
     wait_for_socket(app, app_socket(run_dir), timeout)
-    config = write_front_files(listen=listen, run_dir=Path(run_dir))
+    outer_proxy = trusted_proxy_count(environment) > 1
+    config = write_front_files(listen=listen, run_dir=Path(run_dir), outer_proxy=outer_proxy)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise SystemExit("nginx is missing: `bash scripts/system-deps.sh nginx` installs it (Debian/Ubuntu).")
@@ -185,9 +191,11 @@ def start_front(listen, run_dir, app, output=None, timeout=60):
     return subprocess.Popen(command, stdout=output, stderr=output)
 
 
-def write_front_files(*, listen, run_dir):
+def write_front_files(*, listen, run_dir, outer_proxy=False):
     """nginx.conf and the front's own error answers, in run_dir: the files
-    of deploy/ with their {{name}} values filled in. Returns the config's path."""
+    of deploy/ with their {{name}} values filled in. Returns the config's path.
+    Behind an outer proxy (one terminating TLS), the scheme is the one it
+    forwards; otherwise nginx's own."""
     errors_dir = run_dir / "front-errors"
     max_body = max_body_bytes()
     values = {
@@ -199,6 +207,7 @@ def write_front_files(*, listen, run_dir):
         "max_body_mb": f"{max_body / 2**20:.1f}",
         "app_read_timeout": gunicorn_settings()["timeout"] + READ_TIMEOUT_MARGIN_SECONDS,
         "access_log": os.environ.get("FRONT_ACCESS_LOG") or "off",
+        "forwarded_proto": "$http_x_forwarded_proto" if outer_proxy else "$scheme",
         "workers_user": workers_user_directive(),
     }
     errors_dir.mkdir()

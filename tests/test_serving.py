@@ -128,3 +128,17 @@ def test_the_scheme_and_host_are_the_fronts_whatever_the_client_claims(site):
     assert links
     for link in links:
         assert link.startswith("http://") and "evil.example" not in link, link
+
+
+@pytest.mark.parametrize(
+    ("proxies", "scheme"),
+    [(None, "$scheme"), ("0", "$scheme"), ("1", "$scheme"), ("2", "$http_x_forwarded_proto")],
+)
+def test_the_scheme_comes_from_a_proxy_in_front_only_when_one_is_declared(tmp_path, proxies, scheme):
+    environment = {"TRUSTED_PROXY_COUNT": proxies} if proxies else {}
+    outer_proxy = serving.trusted_proxy_count(environment) > 1
+    config = serving.write_front_files(listen="127.0.0.1:8000", run_dir=tmp_path, outer_proxy=outer_proxy)
+
+    assert f"proxy_set_header X-Forwarded-Proto {scheme};" in config.read_text()
+    # The app counts nginx's entry in X-Forwarded-For, and any declared before it.
+    assert serving.trusted_proxy_count(environment) == max(1, int(proxies or 1))
