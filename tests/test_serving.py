@@ -10,6 +10,7 @@ import http.client
 import importlib.util
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -42,6 +43,7 @@ def site(tmp_path_factory):
     directory = tmp_path_factory.mktemp("served")
     environment = {
         "DJANGO_SETTINGS_MODULE": "yangtze.settings",
+        "SECRET_KEY": secrets.token_urlsafe(50),
         "DATABASE_URL": f"spatialite:///{directory / 'db.sqlite3'}",
         "API_ANON_RATE": f"{ANON_RATE}/minute",
         "PAGE_CACHE_SECONDS": "0",
