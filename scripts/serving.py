@@ -29,9 +29,8 @@ NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 FRONT_ERRORS = ROOT / "deploy" / "front-errors"
 # Room for a multipart body's boundaries and part headers around its files.
 MULTIPART_FRAMING_BYTES = 1024 * 1024
-# Settings naming the largest body the app accepts: Django's for forms and
-# JSON, the import forms' for uploaded files (when defined).
-UPLOAD_LIMIT_SETTINGS = ("DATA_UPLOAD_MAX_MEMORY_SIZE", "IMPORT_MAX_BYTES")
+# The import forms' limit for an uploaded file, when the settings name one.
+IMPORT_LIMIT_SETTING = "IMPORT_MAX_BYTES"
 # nginx waits this much longer for an answer than gunicorn lets a request run.
 READ_TIMEOUT_MARGIN_SECONDS = 5
 
@@ -230,14 +229,17 @@ def workers_user_directive():
 
 
 def max_body_bytes():
-    """The largest request body the app accepts, so that nginx refuses only
-    what the app would refuse anyway."""
+    """The largest request body the app accepts (Django's limit for forms and
+    JSON, or the import forms' for files if larger), so that nginx refuses
+    only what the app would refuse anyway; 0 (no limit) if Django has none."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yangtze.settings")
     from django.conf import settings
 
-    limits = [getattr(settings, name, None) for name in UPLOAD_LIMIT_SETTINGS]
-    return max(limit for limit in limits if limit) + MULTIPART_FRAMING_BYTES
+    if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is None:
+        return 0
+    import_limit = getattr(settings, IMPORT_LIMIT_SETTING, None) or 0
+    return max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, import_limit) + MULTIPART_FRAMING_BYTES
 
 
 def gunicorn_settings():

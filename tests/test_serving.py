@@ -144,3 +144,15 @@ def test_the_scheme_comes_from_a_proxy_in_front_only_when_one_is_declared(tmp_pa
     assert f"proxy_set_header X-Forwarded-Proto {scheme};" in config.read_text()
     # The app counts nginx's entry in X-Forwarded-For, and any declared before it.
     assert serving.trusted_proxy_count(environment) == max(1, int(proxies or 1))
+
+
+def test_the_fronts_body_limit_follows_the_apps_upload_limits(settings):
+    framing = serving.MULTIPART_FRAMING_BYTES
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 2**20
+    assert serving.max_body_bytes() == 2 * 2**20 + framing
+    # An import limit larger than Django's own raises the front's.
+    setattr(settings, serving.IMPORT_LIMIT_SETTING, 20 * 2**20)
+    assert serving.max_body_bytes() == 20 * 2**20 + framing
+    # No limit in Django: none in the front either (nginx's 0).
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = None
+    assert serving.max_body_bytes() == 0
