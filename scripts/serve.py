@@ -4,8 +4,9 @@
 nginx reads whole requests before gunicorn sees them (see
 deploy/nginx.conf.template); its configuration, pid, socket and temporary
 files live in a private run directory, removed on exit, so neither needs root.
-Exits with the status of whichever of the two stopped on its own, 0 when
-stopped by a signal."""
+Exits 1 when either of the two stops on its own (the other is then stopped
+too), 0 when stopped by a signal. FRONT_ACCESS_LOG names a file (or /dev/stdout) for
+nginx's access log, off by default; gunicorn's is ACCESS_LOG."""
 
 import os
 import shutil
