@@ -29,8 +29,6 @@ NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 FRONT_ERRORS = ROOT / "deploy" / "front-errors"
 # Room for a multipart body's boundaries and part headers around its files.
 MULTIPART_FRAMING_BYTES = 1024 * 1024
-# The import forms' limit for an uploaded file, when the settings name one.
-IMPORT_LIMIT_SETTING = "IMPORT_MAX_BYTES"
 # nginx waits this much longer for an answer than gunicorn lets a request run.
 READ_TIMEOUT_MARGIN_SECONDS = 5
 
@@ -230,16 +228,26 @@ def workers_user_directive():
 
 def max_body_bytes():
     """The largest request body the app accepts (Django's limit for forms and
-    JSON, or the import forms' for files if larger), so that nginx refuses
+    JSON, or the admin import's for a file if larger), so that nginx refuses
     only what the app would refuse anyway; 0 (no limit) if Django has none."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yangtze.settings")
+    import django
     from django.conf import settings
 
+    django.setup()
     if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is None:
         return 0
-    import_limit = getattr(settings, IMPORT_LIMIT_SETTING, None) or 0
-    return max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, import_limit) + MULTIPART_FRAMING_BYTES
+    return max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, import_limit_bytes()) + MULTIPART_FRAMING_BYTES
+
+
+def import_limit_bytes():
+    """The admin import's limit for a file (clusters/resources.py), 0 where
+    the imports state none."""
+    from clusters import resources
+
+    limits = getattr(resources, "ADMIN_IMPORT_LIMITS", None)
+    return limits.megabytes * 2**20 if limits else 0
 
 
 def gunicorn_settings():

@@ -17,10 +17,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+
+from clusters import resources
 
 SCRIPTS = Path(settings.BASE_DIR) / "scripts"
 ANON_RATE = 3
@@ -146,12 +149,13 @@ def test_the_scheme_comes_from_a_proxy_in_front_only_when_one_is_declared(tmp_pa
     assert serving.trusted_proxy_count(environment) == max(1, int(proxies or 1))
 
 
-def test_the_fronts_body_limit_follows_the_apps_upload_limits(settings):
+def test_the_fronts_body_limit_follows_the_apps_upload_limits(settings, monkeypatch):
     framing = serving.MULTIPART_FRAMING_BYTES
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 2**20
+    monkeypatch.setattr(resources, "ADMIN_IMPORT_LIMITS", None, raising=False)
     assert serving.max_body_bytes() == 2 * 2**20 + framing
     # An import limit larger than Django's own raises the front's.
-    setattr(settings, serving.IMPORT_LIMIT_SETTING, 20 * 2**20)
+    monkeypatch.setattr(resources, "ADMIN_IMPORT_LIMITS", SimpleNamespace(megabytes=20), raising=False)
     assert serving.max_body_bytes() == 20 * 2**20 + framing
     # No limit in Django: none in the front either (nginx's 0).
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = None
