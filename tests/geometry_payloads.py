@@ -71,6 +71,7 @@ FIXED = {
     "wkt-trailing-word": "POINT (114 30) garbage",
     "wkt-trailing-parenthesis": "POINT (114 30))",
     "wkt-trailing-geometry": "POINT (114 30), POINT (115 31)",
+    "wkt-multipolygon-trailing-parenthesis": "MULTIPOLYGON (((114 30, 115 30, 115 31, 114 30))))",
     "wkt-trailing-semicolon": "MULTIPOLYGON (((114 30, 115 30, 115 31, 114 30)));",
     "wkt-unbalanced": "MULTIPOLYGON (((114 30, 115 30, 115 31, 114 30)",
     "geojson-text-trailing-junk": '{"type": "Point", "coordinates": [114, 30]} junk',

@@ -20,7 +20,7 @@ from clusters.geo import (
     within_belt,
 )
 from clusters.models import PlannedBase
-from clusters.resources import GeometryWidget
+from clusters.resources import GeometryWidget, PlannedBaseResource
 from tests import factories
 from tests.gdal import assert_gdal_not_called
 from tests.geometry_payloads import FIXED, HOLE, RING, VALID_AREAS, all_payloads, gc_geojson, gc_wkt
@@ -603,6 +603,7 @@ REFUSED_WITH_A_REASON = [
     ("wkt-trailing-word", "found 'garbage'"),
     ("wkt-trailing-parenthesis", "nothing may follow"),
     ("wkt-trailing-geometry", "nothing may follow"),
+    ("wkt-multipolygon-trailing-parenthesis", "nothing may follow"),
     ("wkt-trailing-semicolon", "nothing may follow"),
     ("wkt-unbalanced", "parentheses are not balanced"),
     ("geojson-text-trailing-junk", "extra data"),
@@ -820,3 +821,29 @@ def test_every_accepted_fuzz_area_is_stored_whole():
     for geometry in accepted:
         stored = stored_area(geometry)
         assert stored is not None and stored.equals_exact(geometry, tolerance=0), geometry.wkt
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "name",
+    [
+        "wkt-multipolygon-empty-part",
+        "geojson-multipolygon-empty-second",
+        "geojson-text-huge-int",
+        "geojson-text-type-object",
+        "wkt-multipolygon-trailing-parenthesis",
+    ],
+)
+def test_an_import_refuses_a_hostile_area_and_keeps_the_stored_one(name):
+    stored = MultiPolygon(Polygon.from_bbox((114, 30, 115, 31)), srid=4326)
+    base = factories.PlannedBaseFactory(area=stored)
+    dataset = PlannedBaseResource().export(PlannedBase.objects.filter(pk=base.pk))
+    row = dict(zip(dataset.headers, dataset[0], strict=True))
+    dataset[0] = tuple({**row, "area": FIXED[name]}.values())
+
+    result = PlannedBaseResource().import_data(dataset, dry_run=False)
+
+    assert result.has_validation_errors()
+    assert "area" in result.invalid_rows[0].field_specific_errors
+    base.refresh_from_db()
+    assert base.area.equals_exact(stored, tolerance=0)
