@@ -159,7 +159,7 @@ def canonical_geojson(data, *, depth):
         if not isinstance(members, list):
             raise invalid(_("A GeometryCollection needs a list of geometries."))
         if not members:
-            raise empty(part=depth > 0)
+            raise empty_error(part=depth > 0)
         return {"type": kind, "geometries": [canonical_geojson(m, depth=depth + 1) for m in members]}
     coordinates = canonical_coordinates(
         kind, data.get("coordinates"), depth=POSITION_DEPTH[kind], part=depth > 0
@@ -184,7 +184,7 @@ def describe(value):
     return JSON_KINDS.get(type(value), _("something else"))
 
 
-def empty(*, part):
+def empty_error(*, part):
     if not part:
         return invalid(_("The geometry is empty."))
     return invalid(
@@ -202,9 +202,9 @@ def canonical_coordinates(kind, coordinates, *, depth, part):
     if not isinstance(coordinates, list):
         raise invalid(_("GeoJSON coordinates must be arrays of numbers."))
     if not coordinates:
-        raise empty(part=part)
+        raise empty_error(part=part)
     if depth == 0:
-        return position(coordinates, kind=kind)
+        return canonical_position(coordinates, kind=kind)
     if not isinstance(coordinates[0], list):
         raise invalid(_("A %(kind)s's coordinates are nested too shallowly.") % {"kind": kind})
     items = [canonical_coordinates(kind, item, depth=depth - 1, part=True) for item in coordinates]
@@ -222,7 +222,7 @@ def check_line(kind, positions, *, depth):
         raise invalid(_("A polygon's ring needs at least four positions, the last the same as the first."))
 
 
-def position(coordinates, *, kind):
+def canonical_position(coordinates, *, kind):
     # Two dimensions only: a third coordinate is never checked by the spatial
     # libraries, and extreme values there crash GEOS's WKT writer.
     if any(isinstance(item, list) for item in coordinates):
@@ -295,9 +295,9 @@ def geometry_from_wkt(text):
     if srid is not None and srid.strip() != str(WGS84_SRID):
         raise invalid(_("Only WGS84 longitude/latitude (EPSG:4326) is accepted."), "crs")
     if match["body"].upper() == "EMPTY":
-        raise empty(part=False)
+        raise empty_error(part=False)
     if WKT_EMPTY.search(text, match.end()):
-        raise empty(part=True)
+        raise empty_error(part=True)
     check_wkt_parentheses(text, start=match.start("body"))
     try:
         return GEOSGeometry(text)
@@ -326,9 +326,9 @@ def check_wkt_parentheses(text, *, start):
 
 def check_geometry(geometry):
     if geometry.empty:
-        raise empty(part=False)
+        raise empty_error(part=False)
     if has_empty_part(geometry):
-        raise empty(part=True)
+        raise empty_error(part=True)
     if geometry.hasz:
         raise invalid(_("Give two coordinates per point (longitude, latitude), not three."))
     for lon, lat in iter_lon_lat(geometry.coords):

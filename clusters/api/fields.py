@@ -168,9 +168,9 @@ class SafeGeometryField(GeometryField):
 
 
 def geojson_text(data):
-    """A GeoJSON object from the request body, as text for the form field.
-    Writing it again can fail where parsing did not: on nesting deep enough
-    to reach Python's recursion limit, or an integer too long to print."""
+    """A GeoJSON object as text for the form field. The JSON parser bounds a
+    request body's nesting, but an object built in code may be too deep for
+    json.dumps, or hold an integer too long to print."""
     try:
         return json.dumps(data)
     except (RecursionError, ValueError):
