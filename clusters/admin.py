@@ -1,14 +1,15 @@
 """Editor screens. Changelists select their relations up front, so a page of
 200 rows costs the same few queries as a page of 10."""
 
+import logging
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.gis.db.models import GeometryField
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import IntegrityError, OperationalError, models
 from django.db.models import Count
-from django.http import HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdminMixin
@@ -37,6 +38,8 @@ from clusters.resources import (
     ProvinceResource,
     SectorResource,
 )
+
+logger = logging.getLogger(__name__)
 
 ADMIN_MAP_SETTINGS = {"DEFAULT_CENTER": (29.5, 113.5), "DEFAULT_ZOOM": 6}
 
@@ -139,12 +142,42 @@ class EditorialAdmin(SimpleHistoryAdmin):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except EditConflict as conflict:
-            # Someone saved between this form's check and its write; the
-            # transaction was rolled back.
-            self.message_user(
-                request, conflict_message(conflict.current, conflict.seen_version), messages.ERROR
-            )
-            return HttpResponseRedirect(request.path)
+            # Someone saved between this form's check and its write.
+            refusal = conflict_message(conflict.current, conflict.seen_version)
+        except (OperationalError, IntegrityError):
+            # The database stayed busy longer than a save may wait, or another
+            # save took a unique value first.
+            if request.method != "POST":
+                raise
+            logger.warning("Admin save refused: %s %s", request.method, request.path, exc_info=True)
+            refusal = SAVE_NOT_DONE
+        # The transaction was rolled back: show the form again with what the
+        # editor sent and why it was not saved.
+        request.save_refused = refusal
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        refusal = getattr(request, "save_refused", None)
+        return form if refusal is None else refusing(form, refusal)
+
+
+SAVE_NOT_DONE = _(
+    "Your changes were not saved: the database was busy with other saves, or another save "
+    "took the same value at that moment. What you entered is still below: check it and save again."
+)
+
+
+def refusing(form_class, refusal):
+    """`form_class`, made invalid with the reason a save was refused (a
+    form's own error, such as an edit conflict, is shown instead)."""
+
+    class RefusedForm(form_class):
+        def clean(self):
+            super().clean()
+            raise forms.ValidationError(refusal, code="refused")
+
+    return RefusedForm
 
 
 class PublishableAdmin(EditorialAdmin):
