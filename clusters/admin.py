@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.gis.db.models import GeometryField
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, OperationalError, models
+from django.db import IntegrityError, OperationalError, models, router, transaction
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -129,7 +129,14 @@ class EditorialAdmin(SimpleHistoryAdmin):
             obj = self.get_object(request, unquote(object_id))
             if obj is None or not self.has_change_permission(request, obj):
                 raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
+        show = super().history_form_view
+
+        def revert(*arguments):
+            # The record and its many-to-many links in one transaction.
+            with transaction.atomic(using=router.db_for_write(self.model)):
+                return show(*arguments)
+
+        return self.shown_again_if_refused(revert, show, request, object_id, version_id, extra_context)
 
     def save_model(self, request, obj, form, change):
         obj._history_user = request.user
@@ -139,8 +146,17 @@ class EditorialAdmin(SimpleHistoryAdmin):
             obj.save()
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Django's view runs in one transaction; shown again, it only reads.
+        return self.shown_again_if_refused(
+            super().changeform_view, self._changeform_view, request, object_id, form_url, extra_context
+        )
+
+    def shown_again_if_refused(self, save, show, request, *arguments):
+        """`save(request, *arguments)`; if the save is refused when it
+        writes, its transaction is rolled back and `show` displays the form
+        again with what the editor sent and why it was not saved."""
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            return save(request, *arguments)
         except EditConflict as conflict:
             # Someone saved between this form's check and its write.
             refusal = conflict_message(conflict.current, conflict.seen_version)
@@ -151,10 +167,8 @@ class EditorialAdmin(SimpleHistoryAdmin):
                 raise
             logger.warning("Admin save refused: %s %s", request.method, request.path, exc_info=True)
             refusal = SAVE_NOT_DONE
-        # The transaction was rolled back: show the form again with what the
-        # editor sent and why it was not saved.
         request.save_refused = refusal
-        return self._changeform_view(request, object_id, form_url, extra_context)
+        return show(request, *arguments)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

@@ -869,6 +869,44 @@ def test_history_of_an_admin_edit_and_its_revert(editor):
     assert (reverted.history_user, reverted.summary) == (editor, "Old summary.")
 
 
+def test_a_revert_racing_past_the_forms_check_shows_the_form_again(editor, second_editor):
+    document = draft_document(summary="Old summary.")
+    before = latest_history(document).first()
+    post_admin_form(browser(editor), admin_url(PolicyDocument, "change", document.pk), summary="New summary.")
+    url = admin_url(PolicyDocument, "revert", document.pk, before.history_id)
+    client = browser(editor)
+    page = client.get(url)
+    seen = page.context["adminform"].form["seen_version"].value()
+    post_admin_form(browser(second_editor), admin_url(PolicyDocument, "change", document.pk), name="Theirs")
+
+    with mock.patch("clusters.admin.stored_version", return_value=seen):
+        response = client.post(url, admin_form_data(page))
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Someone else saved this record" in html.unescape(form_errors(response))
+    document.refresh_from_db()
+    assert (document.name, document.summary) == ("Theirs", "New summary.")
+
+
+def test_a_revert_the_database_refuses_half_way_saves_nothing(editor):
+    document = draft_document(summary="Old summary.")
+    document.sectors.set([Sector.objects.first()])
+    before = latest_history(document).first()
+    post_admin_form(browser(editor), admin_url(PolicyDocument, "change", document.pk), summary="New summary.")
+    url = admin_url(PolicyDocument, "revert", document.pk, before.history_id)
+    client = browser(editor)
+    page = client.get(url)
+
+    busy = OperationalError("database is locked")
+    with mock.patch.object(forms.ModelForm, "_save_m2m", side_effect=busy):
+        response = client.post(url, admin_form_data(page))
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Your changes were not saved" in html.unescape(form_errors(response))
+    document.refresh_from_db()
+    assert document.summary == "New summary."
+
+
 def test_history_of_the_publish_action_and_its_revert(publisher):
     document = draft_document()
     draft_record = latest_history(document).first()
