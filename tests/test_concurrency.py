@@ -10,6 +10,7 @@ in the API): never a 500 or 503, never a field or a member silently undone.
 
 import datetime
 import html
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -175,6 +176,29 @@ def test_an_admin_save_and_an_api_patch_of_one_record_at_once_lose_nothing(edito
             # The patch came first: the admin form was opened before it.
             assert CONFLICT in html.unescape(saved.content.decode()), saved.content[:2000]
             assert shows_typed_input(saved, summary)
+
+
+# Longer than SpatiaLite's own busy timeout (5 s), shorter than the site's.
+LOCK_HELD_SECONDS = 6
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="holds SQLite's database-wide write lock")
+def test_a_write_waits_for_another_connections_write_to_end(editors, settings):
+    assert settings.DATABASES["default"]["OPTIONS"]["timeout"] > LOCK_HELD_SECONDS + 1
+    document, client = draft_document(0), api(editors[0])
+    writer = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(LOCK_HELD_SECONDS, writer.execute, ["ROLLBACK"])
+    release.start()
+    try:
+        response = client.patch(f"/api/v1/documents/{document.slug}/", {"summary": "Waited."}, format="json")
+    finally:
+        release.join()
+        writer.close()
+
+    assert response.status_code == HTTPStatus.OK, response.content[:300]
+    document.refresh_from_db()
+    assert document.summary == "Waited."
 
 
 # ---------------------------------------------------------------------------
