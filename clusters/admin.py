@@ -1,14 +1,15 @@
 """Editor screens. Changelists select their relations up front, so a page of
 200 rows costs the same few queries as a page of 10."""
 
+import logging
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.gis.db.models import GeometryField
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import IntegrityError, OperationalError, models, router, transaction
 from django.db.models import Count
-from django.http import HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdminMixin
@@ -38,6 +39,8 @@ from clusters.resources import (
     ProvinceResource,
     SectorResource,
 )
+
+logger = logging.getLogger(__name__)
 
 ADMIN_MAP_SETTINGS = {"DEFAULT_CENTER": (29.5, 113.5), "DEFAULT_ZOOM": 6}
 
@@ -132,7 +135,14 @@ class EditorialAdmin(SimpleHistoryAdmin):
             obj = self.get_object(request, unquote(object_id))
             if obj is None or not self.has_change_permission(request, obj):
                 raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
+        show = super().history_form_view
+
+        def revert(*arguments):
+            # The record and its many-to-many links in one transaction.
+            with transaction.atomic(using=router.db_for_write(self.model)):
+                return show(*arguments)
+
+        return self.shown_again_if_refused(revert, show, request, object_id, version_id, extra_context)
 
     def save_model(self, request, obj, form, change):
         obj._history_user = request.user
@@ -142,15 +152,52 @@ class EditorialAdmin(SimpleHistoryAdmin):
             obj.save()
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Django's view runs in one transaction; shown again, it only reads.
+        return self.shown_again_if_refused(
+            super().changeform_view, self._changeform_view, request, object_id, form_url, extra_context
+        )
+
+    def shown_again_if_refused(self, save, show, request, *arguments):
+        """`save(request, *arguments)`; if the save is refused when it
+        writes, its transaction is rolled back and `show` displays the form
+        again with what the editor sent and why it was not saved."""
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            return save(request, *arguments)
         except EditConflict as conflict:
-            # Someone saved between this form's check and its write; the
-            # transaction was rolled back.
-            self.message_user(
-                request, conflict_message(conflict.current, conflict.seen_version), messages.ERROR
-            )
-            return HttpResponseRedirect(request.path)
+            # Someone saved between this form's check and its write.
+            refusal = conflict_message(conflict.current, conflict.seen_version)
+        except (OperationalError, IntegrityError):
+            # The database stayed busy longer than a save may wait, or another
+            # save took a unique value first.
+            if request.method != "POST":
+                raise
+            logger.warning("Admin save refused: %s %s", request.method, request.path, exc_info=True)
+            refusal = SAVE_NOT_DONE
+        request.save_refused = refusal
+        return show(request, *arguments)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        refusal = getattr(request, "save_refused", None)
+        return form if refusal is None else refusing(form, refusal)
+
+
+SAVE_NOT_DONE = _(
+    "Your changes were not saved: the database was busy with other saves, or another save "
+    "took the same value at that moment. What you entered is still below: check it and save again."
+)
+
+
+def refusing(form_class, refusal):
+    """`form_class`, made invalid with the reason a save was refused (a
+    form's own error, such as an edit conflict, is shown instead)."""
+
+    class RefusedForm(form_class):
+        def clean(self):
+            super().clean()
+            raise forms.ValidationError(refusal, code="refused")
+
+    return RefusedForm
 
 
 class PublishableAdmin(EditorialAdmin):

@@ -116,9 +116,6 @@ class TimeStampedModel(models.Model):
     def save(self, *args, expected_version=None, **kwargs):
         """Saves, raising EditConflict if `expected_version` is given and the
         stored record has moved past it (someone else saved in between)."""
-        if expected_version is None:
-            # Set by callers that cannot pass arguments to save() (a serializer's update).
-            expected_version = self.__dict__.pop("_expected_version", None)
         self.updated_at = now()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:

@@ -1,15 +1,19 @@
 """Writes through the API: who may write, what a write must look like, and
 that a refused write leaves the database exactly as it was."""
 
+import datetime
 import json
 from io import StringIO
+from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from clusters.api.views import EntityViewSet
 from clusters.models import (
     BaseMembership,
     BaseSource,
@@ -1300,6 +1304,101 @@ def test_a_refused_patch_changes_no_field_at_all(editor_client, base):
     response = send(editor_client, "PATCH", base_url(), body)
 
     assert_refused(response, "sources")
+    assert_unchanged(before)
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PUT"])
+@pytest.mark.parametrize(
+    ("changes", "field", "missing"),
+    [
+        ({"members": [member("nanchang"), {"role": "leading", "position": 1}]}, "members", "city"),
+        ({"sources": [{"section": "Chapter 5", "note": "No document."}]}, "sources", "document"),
+    ],
+    ids=["member-without-city", "source-without-document"],
+)
+def test_a_nested_item_without_its_key_is_refused_naming_it(
+    editor_client, base, method, changes, field, missing
+):
+    before = snapshot()
+    body = changes if method == "PATCH" else base_body(**changes)
+
+    response = send(editor_client, method, base_url(), body)
+
+    errors = assert_refused(response, field)[field]
+    position = str(len(changes[field]) - 1)
+    assert errors == {position: {missing: ["This field is required."]}}, errors
+    assert_unchanged(before)
+
+
+def stale_read(write):
+    """get_object as if `write(record)` were saved by someone else just after
+    this request read the record."""
+    original_get_object = EntityViewSet.get_object
+
+    def get_object_then_someone_writes(view):
+        stale = original_get_object(view)
+        write(type(stale).objects.get(pk=stale.pk))
+        return stale
+
+    return mock.patch.object(EntityViewSet, "get_object", get_object_then_someone_writes)
+
+
+def save_summary(document):
+    document.summary = "Their summary."
+    document.save()
+
+
+def test_a_patch_writes_only_its_own_fields_over_a_later_save(editor_client):
+    document = PolicyDocument.objects.get(slug=PLAN)
+
+    with stale_read(save_summary):
+        response = send(editor_client, "PATCH", detail_url("documents", PLAN), {"citation": "My citation."})
+
+    assert response.status_code == 200, response.content[:300]
+    assert (response.json()["summary"], response.json()["citation"]) == ("Their summary.", "My citation.")
+    document.refresh_from_db()
+    assert (document.summary, document.citation) == ("Their summary.", "My citation.")
+    # The patch's history row holds the stored record, their summary too.
+    latest = document.history.order_by("-history_date", "-history_id").first()
+    assert (latest.summary, latest.citation, latest.version) == (
+        "Their summary.",
+        "My citation.",
+        document.version,
+    )
+
+
+def test_a_patch_validates_the_record_as_it_is_stored_now(editor_client):
+    """Their later approval date makes my publication date invalid."""
+
+    def approve_late(document):
+        document.approved_on = datetime.date(2030, 1, 1)
+        document.save()
+
+    with stale_read(approve_late):
+        response = send(editor_client, "PATCH", detail_url("documents", PLAN), {"published_on": "2025-01-01"})
+
+    assert_refused(response, "published_on")
+    assert PolicyDocument.objects.get(slug=PLAN).published_on != datetime.date(2025, 1, 1)
+
+
+def test_a_patch_of_a_record_deleted_meanwhile_is_a_404(editor_client):
+    document = factories.PolicyDocumentFactory(slug="short-lived", status="draft")
+
+    with stale_read(lambda record: record.delete()):
+        response = send(editor_client, "PATCH", detail_url("documents", document.slug), {"summary": "Late."})
+
+    assert_refused(response, "detail", status=404)
+    assert not PolicyDocument.objects.filter(slug="short-lived").exists()
+
+
+def test_a_write_that_collides_on_a_unique_row_is_a_409_and_changes_nothing(editor_client, base):
+    before = snapshot()
+    taken = IntegrityError("UNIQUE constraint failed: clusters_basemembership.base_id")
+
+    with mock.patch.object(BaseMembership, "save", side_effect=taken):
+        response = send(editor_client, "PATCH", base_url(), {"members": [member("nanchang")]})
+
+    assert "same moment" in assert_refused(response, "detail", status=409)["detail"]
     assert_unchanged(before)
 
 

@@ -15,6 +15,7 @@ import tablib
 from django import forms
 from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
+from django.db import IntegrityError, OperationalError
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -868,6 +869,44 @@ def test_history_of_an_admin_edit_and_its_revert(editor):
     assert (reverted.history_user, reverted.summary) == (editor, "Old summary.")
 
 
+def test_a_revert_racing_past_the_forms_check_shows_the_form_again(editor, second_editor):
+    document = draft_document(summary="Old summary.")
+    before = latest_history(document).first()
+    post_admin_form(browser(editor), admin_url(PolicyDocument, "change", document.pk), summary="New summary.")
+    url = admin_url(PolicyDocument, "revert", document.pk, before.history_id)
+    client = browser(editor)
+    page = client.get(url)
+    seen = page.context["adminform"].form["seen_version"].value()
+    post_admin_form(browser(second_editor), admin_url(PolicyDocument, "change", document.pk), name="Theirs")
+
+    with mock.patch("clusters.admin.stored_version", return_value=seen):
+        response = client.post(url, admin_form_data(page))
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Someone else saved this record" in html.unescape(form_errors(response))
+    document.refresh_from_db()
+    assert (document.name, document.summary) == ("Theirs", "New summary.")
+
+
+def test_a_revert_the_database_refuses_half_way_saves_nothing(editor):
+    document = draft_document(summary="Old summary.")
+    document.sectors.set([Sector.objects.first()])
+    before = latest_history(document).first()
+    post_admin_form(browser(editor), admin_url(PolicyDocument, "change", document.pk), summary="New summary.")
+    url = admin_url(PolicyDocument, "revert", document.pk, before.history_id)
+    client = browser(editor)
+    page = client.get(url)
+
+    busy = OperationalError("database is locked")
+    with mock.patch.object(forms.ModelForm, "_save_m2m", side_effect=busy):
+        response = client.post(url, admin_form_data(page))
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Your changes were not saved" in html.unescape(form_errors(response))
+    document.refresh_from_db()
+    assert document.summary == "New summary."
+
+
 def test_history_of_the_publish_action_and_its_revert(publisher):
     document = draft_document()
     draft_record = latest_history(document).first()
@@ -1097,14 +1136,45 @@ def test_a_save_racing_past_the_forms_check_is_refused_too(editor, second_editor
     # The check sees the version the second editor holds, as if the first
     # save had not yet happened when it ran.
     with mock.patch("clusters.admin.stored_version", return_value=seen):
-        response = second.post(url, admin_form_data(second_page, name="Second editor's name"), follow=True)
+        response = second.post(url, admin_form_data(second_page, name="Second editor's name"))
 
-    assert response.redirect_chain == [(url, HTTPStatus.FOUND)]
-    messages = [str(message) for message in response.context["messages"]]
-    assert any("Someone else saved this record" in m and "First editor's summary." in m for m in messages)
+    # The form again, with what the second editor typed and why it was not saved.
+    assert response.status_code == HTTPStatus.OK
+    errors = html.unescape(form_errors(response))
+    assert "Someone else saved this record" in errors and "First editor's summary." in errors
+    assert response.context["adminform"].form["name"].value() == "Second editor's name"
     document.refresh_from_db()
     assert (document.summary, document.name) == ("First editor's summary.", "Zzdraftname document")
     assert latest_history(document).first().history_user == editor
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [OperationalError("database is locked"), IntegrityError("UNIQUE constraint failed")],
+    ids=["database-busy", "unique-value-taken"],
+)
+def test_a_save_the_database_refuses_shows_the_form_again_with_what_was_typed(editor, failure):
+    document = draft_document(summary="Original summary.")
+    url = admin_url(PolicyDocument, "change", document.pk)
+    client = browser(editor)
+    page = client.get(url)
+
+    with mock.patch.object(PolicyDocument, "save", side_effect=failure):
+        response = client.post(url, admin_form_data(page, summary="Typed summary."))
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Your changes were not saved" in html.unescape(form_errors(response))
+    assert response.context["adminform"].form["summary"].value() == "Typed summary."
+    document.refresh_from_db()
+    assert (document.summary, document.version) == (
+        "Original summary.",
+        page.context["adminform"].form["seen_version"].value(),
+    )
+    # Saved again once the database is free, with the form as it came back.
+    response = client.post(url, admin_form_data(response))
+    assert response.status_code == HTTPStatus.FOUND, form_errors(response)
+    document.refresh_from_db()
+    assert document.summary == "Typed summary."
 
 
 def test_the_second_of_two_saves_of_a_source_is_refused(editor, second_editor):

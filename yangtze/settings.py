@@ -120,11 +120,23 @@ DATABASES = {
 # Reusing connections saves a connect (and loading SpatiaLite) per request.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+SQLITE_BUSY_SECONDS = env.float("SQLITE_BUSY_SECONDS", default=10.0)
 if DATABASES["default"]["ENGINE"].endswith(("sqlite3", "spatialite")):
-    # 4 MB of pages per connection instead of SQLite's 2 MB: a list page's
-    # counts read a few thousand index entries, which thrashed the default
-    # cache (a 50-row city list's query went from 1.4 to 1.0 ms).
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA cache_size=-4000"
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # Writers queue instead of failing: a transaction takes the write
+            # lock when it begins (a deferred one that reads, then writes,
+            # cannot wait for the lock and fails with "database is locked"),
+            # and waits up to SQLITE_BUSY_SECONDS for it, less than a
+            # worker's timeout.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": SQLITE_BUSY_SECONDS,
+            # 4 MB of pages per connection instead of SQLite's 2 MB: a list
+            # page's counts read a few thousand index entries, which
+            # thrashed the default cache.
+            "init_command": "PRAGMA cache_size=-4000",
+        }
+    )
 
 # Local memory by default; several app servers share one cache with
 # CACHE_URL=redis://host:6379/0. Pages and API answers are cached here and

@@ -1,6 +1,8 @@
 """Fast, self-contained settings for the test suite."""
 
 import os
+import tempfile
+from pathlib import Path
 
 # Tests never read the developer's .env; a fixed, non-secret key is enough.
 os.environ.setdefault("SECRET_KEY", "test-only-key-not-used-anywhere-else-" + "0123456789abcdef" * 2)
@@ -52,3 +54,10 @@ ZEAL_ALLOWLIST = [
     {"model": "contenttypes.ContentType", "field": "get()"},
     *({"model": f"clusters.{model}", "field": "get()"} for model in ROW_VALIDATED_MODELS),
 ]
+if DATABASES["default"]["ENGINE"].endswith(("sqlite3", "spatialite")):  # noqa: F405
+    # A file, as the site runs on, rather than SQLite's shared in-memory
+    # database, whose locks behave differently: tests/test_concurrency.py
+    # writes from several connections at once. One file per test process.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(Path(tempfile.gettempdir()) / f"yangtze-test-{os.getpid()}.sqlite3")
+    }

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.settings import api_settings
 from rest_framework_gis.fields import GeometrySerializerMethodField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
@@ -98,6 +98,29 @@ def check_publishing(serializer, attrs):
         raise PermissionDenied(_("Only publishers can publish or unpublish a record."))
 
 
+def locked_record(instance):
+    """The stored row of `instance`, afresh, locked until the transaction
+    ends: concurrent writes of one record queue (FOR UPDATE on PostgreSQL;
+    SQLite's transactions take the write lock as they begin)."""
+    record = type(instance)._base_manager.select_for_update().filter(pk=instance.pk).first()
+    if record is None:
+        raise NotFound()
+    return record
+
+
+def validate_record(record):
+    """The model's own validation, on the record as it will be stored."""
+    try:
+        record.full_clean(validate_constraints=False)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError(api_errors(error)) from None
+
+
+def is_many_to_many(record, name):
+    field = record._meta.get_field(name)
+    return field.many_to_many and not field.auto_created
+
+
 def api_errors(error):
     detail = serializers.as_serializer_error(error)
     if NON_FIELD_ERRORS in detail:
@@ -123,6 +146,25 @@ class EntitySerializer(ModelCleanMixin, StrictTextMixin, serializers.ModelSerial
     def validate(self, attrs):
         check_publishing(self, attrs)
         return super().validate(attrs)
+
+    @transaction.atomic
+    def update(self, instance, validated_data):
+        """Writes what the request sent onto the record as it is now stored
+        (not onto the copy read before validation, which another editor may
+        have changed since): a PATCH leaves every other field as it is."""
+        expected_version = validated_data.pop("expected_version", None)
+        record = self.instance = locked_record(instance)
+        check_publishing(self, validated_data)
+        related = [name for name in validated_data if is_many_to_many(record, name)]
+        many = {name: validated_data.pop(name) for name in related}
+        for name, value in validated_data.items():
+            setattr(record, name, value)
+        validate_record(record)
+        sent = list(validated_data) if self.partial else None
+        record.save(expected_version=expected_version, update_fields=sent)
+        for name, value in many.items():
+            getattr(record, name).set(value)
+        return record
 
     class Meta:
         read_only_fields = SERVER_MANAGED_FIELDS
@@ -292,6 +334,7 @@ class PlannedBaseSerializer(EntitySerializer):
         ]
 
     def validate_members(self, members):
+        require_in_each(members, "city")
         cities = [member["city"] for member in members]
         if len(set(cities)) != len(cities):
             raise serializers.ValidationError(_("Each city can be a member only once."))
@@ -300,6 +343,7 @@ class PlannedBaseSerializer(EntitySerializer):
     def validate_sources(self, sources):
         if not sources:
             raise serializers.ValidationError(BASE_NEEDS_A_SOURCE)
+        require_in_each(sources, "document")
         keys = [(source["document"], source.get("section", "")) for source in sources]
         if len(set(keys)) != len(keys):
             raise serializers.ValidationError(_("Each document section can be listed only once."))
@@ -318,12 +362,24 @@ class PlannedBaseSerializer(EntitySerializer):
     def update(self, instance, validated_data):
         members = validated_data.pop("memberships", None)
         sources = validated_data.pop("sources", None)
+        # The base row is locked from here on, so members and sources are
+        # read and written by one request at a time.
         base = super().update(instance, validated_data)
         if members is not None:
             sync_members(base, members)
         if sources is not None:
             sync_sources(base, sources)
         return base
+
+
+def require_in_each(items, key):
+    """A PATCH does not make nested fields optional: each item names its
+    `key` (DRF skips required fields throughout a partial update)."""
+    required = serializers.Field.default_error_messages["required"]
+    # By position, as DRF names the errors of a POST's nested items.
+    errors = {str(index): {key: [required]} for index, item in enumerate(items) if key not in item}
+    if errors:
+        raise serializers.ValidationError(errors)
 
 
 def sync_members(base, members):

@@ -4,13 +4,15 @@ a distance), CSV for lists, GeoJSON for whatever has a place on the map."""
 
 import re
 
+from django.db import IntegrityError
 from django.db.models import F, Prefetch, Q
 from django.http import Http404, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
@@ -95,18 +97,16 @@ class EntityViewSet(viewsets.ModelViewSet):
         return response
 
     def perform_create(self, serializer):
-        serializer.save()
+        save_or_refuse(serializer)
         serializer.instance = self.reloaded(serializer.instance)
 
     def perform_update(self, serializer):
         # With If-Match, the save happens only on top of the version the
         # client holds (checked again atomically when writing).
         seen = seen_version(self.request)
-        if seen is not None:
-            if seen != serializer.instance.version:
-                raise EditConflict(serializer.instance, seen)
-            serializer.instance._expected_version = seen
-        serializer.save()
+        if seen is not None and seen != serializer.instance.version:
+            raise EditConflict(serializer.instance, seen)
+        save_or_refuse(serializer, expected_version=seen)
         serializer.instance = self.reloaded(serializer.instance)
 
     def update(self, request, *args, **kwargs):
@@ -116,7 +116,30 @@ class EntityViewSet(viewsets.ModelViewSet):
 
     def reloaded(self, instance):
         """The saved object as the list shows it (with its counts and relations)."""
-        return self.get_base_queryset().get(pk=instance.pk)
+        saved = self.get_base_queryset().filter(pk=instance.pk).first()
+        if saved is None:
+            # Deleted by another request as soon as this one had saved it.
+            raise NotFound()
+        return saved
+
+
+class WriteCollision(APIException):
+    """Another request wrote the same rows at the same moment (a uniqueness
+    the database enforces was taken first); nothing of this one was saved."""
+
+    status_code = 409
+    default_code = "write_collision"
+    default_detail = _(
+        "Another write changed the same records at the same moment, so nothing of yours was saved. "
+        "Read the record again and send your change again."
+    )
+
+
+def save_or_refuse(serializer, **extra):
+    try:
+        serializer.save(**extra)
+    except IntegrityError:
+        raise WriteCollision() from None
 
 
 def entity_tag(version):
