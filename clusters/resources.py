@@ -15,10 +15,14 @@ importing user. Only publishers may publish or unpublish through an import,
 as in the admin.
 """
 
+import zipfile
+from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
 
 import openpyxl
+import tablib
+from django import forms
 from django.contrib import messages
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Point, Polygon
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -32,9 +36,10 @@ from import_export import resources, widgets
 from import_export.admin import ImportExportMixin
 from import_export.fields import Field
 from import_export.formats import base_formats
+from import_export.forms import ImportForm
 from import_export.instance_loaders import ModelInstanceLoader
 
-from clusters import geo
+from clusters import geo, spreadsheet
 from clusters.editing import can_publish
 from clusters.models import (
     BASE_NEEDS_A_SOURCE,
@@ -358,6 +363,8 @@ class DomainResource(resources.ModelResource):
         super().__init__(**kwargs)
         self.import_user = kwargs.get("user")
         self.import_file_name = None
+        # Called with each row's number once it is imported (the import_records command).
+        self.progress = kwargs.get("progress")
 
     @classmethod
     def widget_from_django_field(cls, f, default=widgets.Widget):
@@ -388,6 +395,11 @@ class DomainResource(resources.ModelResource):
         for field in self.fields.values():
             if isinstance(field.widget, SlugForeignKeyWidget):
                 field.widget.preload(column_slugs(dataset, field.column_name))
+
+    def after_import_row(self, row, row_result, **kwargs):
+        super().after_import_row(row, row_result, **kwargs)
+        if self.progress is not None:
+            self.progress(kwargs["row_number"])
 
     def import_field(self, field, instance, row, is_m2m=False, **kwargs):
         problem = cell_problem(field, row.get(field.column_name))
@@ -742,10 +754,120 @@ RESOURCES = {
 # ---------------------------------------------------------------------------
 
 
-class XLSX(base_formats.XLSX):
+MB = 1024 * 1024
+
+
+class ImportTooLarge(ValueError):
+    """A file beyond an import's limits; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """How much one import may hold. Each is checked before the work it
+    bounds: the size before the file is read, an XLSX file's unpacked size
+    before it is unzipped, the rows before any row is imported."""
+
+    rows: int
+    megabytes: int
+    unpacked_megabytes: int
+    # What to do with a larger file, added to each refusal.
+    advice: str = ""
+
+    def describe(self):
+        return _(
+            "At most %(rows)s rows and %(megabytes)s MB a file (an XLSX file at most "
+            "%(unpacked)s MB once unpacked)."
+        ) % {"rows": f"{self.rows:,}", "megabytes": self.megabytes, "unpacked": self.unpacked_megabytes}
+
+    def refuse(self, message):
+        raise ImportTooLarge(f"{message} {self.advice}".strip())
+
+    def check_size(self, size):
+        if size > self.megabytes * MB:
+            self.refuse(
+                _("The file is %(size).1f MB; an import takes at most %(limit)s MB.")
+                % {"size": size / MB, "limit": self.megabytes}
+            )
+
+    def check_unpacked_size(self, data):
+        """An XLSX file is a zip archive: what its members unpack to, read
+        from the archive's directory (zipfile never unpacks a member beyond
+        the size written there)."""
+        try:
+            with zipfile.ZipFile(BytesIO(data)) as archive:
+                unpacked = sum(member.file_size for member in archive.infolist())
+        except zipfile.BadZipFile:
+            return  # Not a zip: reading it fails with its own message.
+        if unpacked > self.unpacked_megabytes * MB:
+            self.refuse(
+                _("The XLSX file unpacks to %(size).0f MB; an import takes at most %(limit)s MB unpacked.")
+                % {"size": unpacked / MB, "limit": self.unpacked_megabytes}
+            )
+
+    def check_rows(self, dataset):
+        if len(dataset) > self.rows:
+            self.refuse(
+                _("The file has %(rows)s rows; an import takes at most %(limit)s.")
+                % {"rows": f"{len(dataset):,}", "limit": f"{self.rows:,}"}
+            )
+
+
+# In the admin, within a web request: a preview of this many rows takes a few seconds.
+ADMIN_IMPORT_LIMITS = ImportLimits(
+    rows=5_000,
+    megabytes=10,
+    unpacked_megabytes=50,
+    advice=gettext_lazy(
+        "Split the file, or ask an administrator to import it with manage.py import_records."
+    ),
+)
+# The import_records command, outside any request, in one transaction.
+COMMAND_IMPORT_LIMITS = ImportLimits(rows=1_000_000, megabytes=1024, unpacked_megabytes=4096)
+
+
+class LimitedFormat:
+    """A file format that refuses a file beyond `limits` before reading it."""
+
+    limits = ADMIN_IMPORT_LIMITS
+
+    def create_dataset(self, in_stream, **kwargs):
+        self.limits.check_size(len(in_stream))
+        dataset = super().create_dataset(in_stream, **kwargs)
+        self.limits.check_rows(dataset)
+        return dataset
+
+
+def map_cells(dataset, function):
+    """A copy of `dataset` with `function` applied to every cell."""
+    copy = tablib.Dataset(headers=dataset.headers)
+    for row in dataset:
+        copy.append([function(cell) for cell in row])
+    return copy
+
+
+class CSV(LimitedFormat, base_formats.CSV):
+    """Text a spreadsheet would run as a formula is written escaped
+    (clusters.spreadsheet), and read back as it was."""
+
+    def export_data(self, dataset, **kwargs):
+        return super().export_data(map_cells(dataset, spreadsheet.spreadsheet_safe), **kwargs)
+
+    def create_dataset(self, in_stream, **kwargs):
+        return map_cells(super().create_dataset(in_stream, **kwargs), spreadsheet.restore)
+
+
+class XLSX(LimitedFormat, base_formats.XLSX):
     """Text that begins with "=" stays text. Written as it is, a spreadsheet
     takes it for a formula: it would run it when opened, and an import would
-    read back its result (nothing, for a file never opened) instead of the text."""
+    read back its result (nothing, for a file never opened) instead of the text.
+    Unlike CSV, every XLSX cell has a type, and a text cell is never run,
+    whatever it begins with; openpyxl types text beginning with "=" as a
+    formula, which is undone here. So XLSX text needs no apostrophe."""
+
+    def create_dataset(self, in_stream, **kwargs):
+        self.limits.check_size(len(in_stream))
+        self.limits.check_unpacked_size(in_stream)
+        return super().create_dataset(in_stream, **kwargs)
 
     def export_data(self, dataset, **kwargs):
         data = super().export_data(dataset, **kwargs)
@@ -766,7 +888,28 @@ class XLSX(base_formats.XLSX):
         return output.getvalue()
 
 
-FORMATS = [base_formats.CSV, XLSX, base_formats.JSON]
+class JSON(LimitedFormat, base_formats.JSON):
+    pass
+
+
+FORMATS = [CSV, XLSX, JSON]
+
+
+class LimitedImportForm(ImportForm):
+    """The import form, which states the limits and refuses a file beyond
+    their size before it is stored or read."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["import_file"].help_text = ADMIN_IMPORT_LIMITS.describe()
+
+    def clean_import_file(self):
+        upload = self.cleaned_data["import_file"]
+        try:
+            ADMIN_IMPORT_LIMITS.check_size(upload.size)
+        except ImportTooLarge as error:
+            raise forms.ValidationError(str(error)) from None
+        return upload
 
 
 class ImportExportAdminMixin(ImportExportMixin):
@@ -774,6 +917,13 @@ class ImportExportAdminMixin(ImportExportMixin):
 
     formats = FORMATS
     skip_import_confirm = False
+    import_form_class = LimitedImportForm
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        if isinstance(e, ImportTooLarge):
+            form.add_error("import_file", str(e))
+        else:
+            super().add_data_read_fail_error_to_form(form, e)
 
     def process_result(self, result, request):
         # The confirmed import runs again on the current data; if that has

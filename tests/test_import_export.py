@@ -1,7 +1,9 @@
 """Import and export of every domain model: from the admin's changelists
 (upload, preview, confirm) and through the resources directly."""
 
+import csv
 import json
+import zipfile
 from http import HTTPStatus
 from io import BytesIO, StringIO
 
@@ -227,6 +229,42 @@ def test_text_that_looks_like_a_formula_stays_text(fmt, empty_database):
     assert exported_row(Province, province)["description"] == "=1+1"
 
 
+FORMULA_LIKE_TEXT = [
+    '=HYPERLINK("https://example.com", "Hubei")',
+    "+1",
+    "-1",
+    "@SUM(A1)",
+    "\t=1",
+    "\r=1",
+    "'=1",
+    "''@x",
+    "'plain",
+    "plain",
+]
+
+
+def test_the_admin_csv_export_writes_no_formula_and_reads_back_the_text(admin_client, empty_database):
+    provinces = [
+        factories.ProvinceFactory(name=f"Province {number}", description=text)
+        for number, text in enumerate(FORMULA_LIKE_TEXT)
+    ]
+    fields = {f"provinceresource_{name}": "on" for name in ProvinceResource().get_export_order()}
+    response = admin_client.post(
+        admin_url(Province, "export"), {"format": format_index("csv"), "resource": "0", **fields}
+    )
+    rows = list(csv.DictReader(StringIO(response.content.decode("utf-8-sig"))))
+
+    assert {row["description"] for row in rows} == {
+        text if text in ("'plain", "plain") else "'" + text for text in FORMULA_LIKE_TEXT
+    }
+    for row in rows:
+        assert not row["description"].startswith(("=", "+", "-", "@", "\t", "\r"))
+    result = import_file(Province, response.content, "csv")
+    assert set(row_types(result)) == {"skip"}
+    for province in provinces:
+        assert exported_row(Province, province)["description"] == province.description
+
+
 def test_export_queries_do_not_grow_with_rows(empty_database, django_assert_max_num_queries):
     sectors = factories.SectorFactory.create_batch(3)
     for _ in range(20):
@@ -438,6 +476,68 @@ def test_an_unknown_sector_slug_is_a_row_error_not_silently_dropped(admin_client
     result = upload(admin_client, PolicyDocument, csv_file(PolicyDocument, [row]), "csv").context["result"]
     assert [row.number for row in result.invalid_rows] == [1]
     assert "unobtainium" in str(result.invalid_rows[0].field_specific_errors["sectors"])
+
+
+# ---------------------------------------------------------------------------
+# Limits
+# ---------------------------------------------------------------------------
+
+
+def refusal(preview):
+    """The import form's error for the file, after checking nothing was imported."""
+    assert preview.status_code == HTTPStatus.OK
+    assert preview.context.get("result") is None
+    assert preview.context.get("confirm_form") is None
+    return " ".join(preview.context["form"].errors["import_file"])
+
+
+def test_the_import_page_states_the_limits(admin_client):
+    page = admin_client.get(admin_url(City, "import")).content.decode()
+    assert "At most 5,000 rows and 10 MB a file (an XLSX file at most 50 MB once unpacked)." in page
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_file_with_too_many_rows_is_refused_before_any_row_is_imported(admin_client, fmt, reference_data):
+    rows = [
+        {"slug": f"town-{number}", "name": "Town", "province": "hubei", "level": "county"}
+        for number in range(5001)
+    ]
+    dataset = tablib.Dataset(headers=list(rows[0]))
+    for row in rows:
+        dataset.append(list(row.values()))
+    content = FORMATS[fmt]().export_data(dataset)
+
+    message = refusal(upload(admin_client, City, content, fmt))
+
+    assert message.startswith("The file has 5,001 rows; an import takes at most 5,000.")
+    assert "import_records" in message
+    assert not City.objects.filter(slug="town-1").exists()
+
+
+def test_a_file_too_large_is_refused_before_it_is_read(admin_client, reference_data):
+    content = "slug,name\n" + "x" * (10 * 1024 * 1024)
+
+    message = refusal(upload(admin_client, Province, content, "csv"))
+
+    assert message.startswith("The file is 10.0 MB; an import takes at most 10 MB.")
+
+
+def test_an_xlsx_file_that_unpacks_too_large_is_refused_before_it_is_unpacked(admin_client, reference_data):
+    """A zip bomb: a few hundred kilobytes that unpack to 60 MB."""
+    content = export(Province, "xlsx")
+    archive = BytesIO()
+    with (
+        zipfile.ZipFile(BytesIO(content)) as original,
+        zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bomb,
+    ):
+        for member in original.infolist():
+            bomb.writestr(member, original.read(member))
+        bomb.writestr("xl/padding.bin", bytes(60 * 1024 * 1024))
+    assert len(archive.getvalue()) < 1024 * 1024
+
+    message = refusal(upload(admin_client, Province, archive.getvalue(), "xlsx"))
+
+    assert message.startswith("The XLSX file unpacks to 60 MB; an import takes at most 50 MB unpacked.")
 
 
 def test_a_file_without_the_slug_column_is_refused(admin_client, reference_data):
