@@ -28,6 +28,7 @@ from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Point, Polygon
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -302,6 +303,24 @@ def geometry_field(name, model):
     return Field(attribute=name, column_name=name, widget=GeometryWidget(geom_type))
 
 
+# Rows of an import that the admin's preview shows, with what each changes.
+PREVIEW_ROWS = 100
+
+
+class PreviewDiff(resources.Diff):
+    """What a row changes, worked out only for the rows the preview shows."""
+
+    def __init__(self, resource, instance, new):
+        self.shown = resource.row_number <= PREVIEW_ROWS
+        self.left, self.right, self.new = [], [], new
+        if self.shown:
+            super().__init__(resource, instance, new)
+
+    def compare_with(self, resource, instance):
+        if self.shown:
+            super().compare_with(resource, instance)
+
+
 class SlugInstanceLoader(ModelInstanceLoader):
     """Learns which of a file's slugs are stored in a few queries, so that a
     row of a new record costs no lookup; a stored record is read when its
@@ -315,16 +334,39 @@ class SlugInstanceLoader(ModelInstanceLoader):
             for chunk in chunks(sorted(column_slugs(dataset, column))):
                 self.stored.update(self.get_queryset().filter(slug__in=chunk).values_list("slug", flat=True))
 
-    def get_instance(self, row):
+    def slug_of(self, row):
         slug = self.resource.fields["slug"].clean(row)
-        if isinstance(slug, str):
-            slug = slug.strip()
+        return slug.strip() if isinstance(slug, str) else slug
+
+    def get_instance(self, row):
+        slug = self.slug_of(row)
         # A slug not stored (or refused, e.g. with a NUL) makes a new
         # record, which validation then reports on; so does a slug an
         # earlier row of the same file creates (a duplicate row).
         if slug not in self.stored:
             return None
         return super().get_instance(row)
+
+
+def validate_constraints(instance, *, exclude):
+    """Model.validate_constraints(), skipping a check constraint on excluded
+    fields only (Django would still build its query, to throw it away)."""
+    errors = {}
+    for model, constraints in instance.get_constraints():
+        for constraint in constraints:
+            if isinstance(constraint, models.CheckConstraint) and set(
+                Q(constraint.condition).referenced_base_fields
+            ) <= set(exclude):
+                continue
+            try:
+                constraint.validate(model, instance, exclude=exclude)
+            except ValidationError as error:
+                if getattr(error, "code", None) == "unique" and len(getattr(constraint, "fields", ())) == 1:
+                    errors.setdefault(constraint.fields[0], []).append(error)
+                else:
+                    errors = error.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
 
 
 def cell_problem(field, value):
@@ -365,6 +407,17 @@ class DomainResource(resources.ModelResource):
         self.import_file_name = None
         # Called with each row's number once it is imported (the import_records command).
         self.progress = kwargs.get("progress")
+        self.row_number = 0
+        self.row_slug_is_unique = False
+        self.slugs_seen = set()
+
+    def get_diff_class(self):
+        return PreviewDiff
+
+    def before_import_row(self, row, **kwargs):
+        super().before_import_row(row, **kwargs)
+        self.row_number = kwargs.get("row_number", 0)
+        self.row_slug_is_unique = False
 
     @classmethod
     def widget_from_django_field(cls, f, default=widgets.Widget):
@@ -392,6 +445,7 @@ class DomainResource(resources.ModelResource):
         super().before_import(dataset, **kwargs)
         self.import_user = kwargs.get("user", self.import_user)
         self.import_file_name = kwargs.get("file_name")
+        self.slugs_seen = set()
         for field in self.fields.values():
             if isinstance(field.widget, SlugForeignKeyWidget):
                 field.widget.preload(column_slugs(dataset, field.column_name))
@@ -463,11 +517,22 @@ class DomainResource(resources.ModelResource):
 
     def get_instance(self, instance_loader, row):
         try:
-            return super().get_instance(instance_loader, row)
+            instance = super().get_instance(instance_loader, row)
         except ValueError:
             # An unknown slug in the natural key: reported for its column by
             # import_instance(), where it is cleaned again.
             return None
+        if isinstance(instance_loader, SlugInstanceLoader):
+            slug = instance_loader.slug_of(row)
+            # The row's slug is known to be unique, without the query a row
+            # that full_clean() would make, if it found its stored record, or
+            # is neither stored nor in an earlier row. (A record another
+            # writer adds meanwhile fails the database's unique index.)
+            self.row_slug_is_unique = instance is not None or (
+                slug not in instance_loader.stored and slug not in self.slugs_seen
+            )
+            self.slugs_seen.add(slug)
+        return instance
 
     def after_init_instance(self, instance, new, row, **kwargs):
         super().after_init_instance(instance, new, row, **kwargs)
@@ -506,15 +571,20 @@ class DomainResource(resources.ModelResource):
             raise ValidationError(errors)
 
     def full_clean(self, instance, errors, *, validate_unique=True):
-        """The model's full_clean(), less the query a row that checks each
-        related record exists: the widgets have just read them."""
+        """The model's full_clean(), less the queries a row that ask what is
+        already known: that each related record the widgets have just read
+        exists, that the slug is unique (see get_instance), and (Django
+        checks a CheckConstraint with a query) that a slug that passed its
+        field's validation, which refuses a blank one, is not empty (the one
+        check constraint on slugs)."""
         exclude = set(errors)
         found = {name for name in self.foreign_key_names() if getattr(instance, f"{name}_id", None)}
+        known_unique = {"slug"} if self.row_slug_is_unique else set()
         checks = [
             lambda: instance.clean_fields(exclude=exclude | found),
             instance.clean,
-            *([lambda: instance.validate_unique(exclude=exclude)] if validate_unique else []),
-            lambda: instance.validate_constraints(exclude=exclude),
+            *([lambda: instance.validate_unique(exclude=exclude | known_unique)] if validate_unique else []),
+            lambda: validate_constraints(instance, exclude=exclude | ({"slug"} & set(self.fields))),
         ]
         for check in checks:
             try:
@@ -914,6 +984,17 @@ class LimitedImportForm(ImportForm):
 
 class ImportExportAdminMixin(ImportExportMixin):
     """Import (upload, preview, confirm) and export on a changelist."""
+
+    def import_action(self, request, **kwargs):
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None) or {}
+        result = context.get("result")
+        if context.get("confirm_form") is not None and len(result.rows) > PREVIEW_ROWS:
+            # A preview of thousands of rows is a page nobody reads, and
+            # slower to render than the import itself.
+            context.update(rows_shown=f"{PREVIEW_ROWS:,}", rows_total=f"{len(result.rows):,}")
+            result.rows = result.rows[:PREVIEW_ROWS]
+        return response
 
     formats = FORMATS
     skip_import_confirm = False

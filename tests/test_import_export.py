@@ -540,6 +540,34 @@ def test_an_xlsx_file_that_unpacks_too_large_is_refused_before_it_is_unpacked(ad
     assert message.startswith("The XLSX file unpacks to 60 MB; an import takes at most 50 MB unpacked.")
 
 
+def test_a_slug_twice_in_one_file_is_a_row_error(reference_data):
+    rows = [
+        {"slug": "new-province", "name": "New", "reach": "middle", "kind": "province"},
+        {"slug": "hubei", "name": "Hubei", "reach": "middle", "kind": "province"},
+        {"slug": "new-province", "name": "Again", "reach": "middle", "kind": "province"},
+    ]
+    result = import_file(Province, csv_file(Province, rows), "csv")
+    assert [row.number for row in result.invalid_rows] == [3]
+    assert "already exists" in str(result.invalid_rows[0].field_specific_errors["slug"])
+    assert not Province.objects.filter(slug="new-province").exists()
+
+
+def test_a_large_preview_shows_its_first_rows_and_says_so(admin_client, reference_data):
+    rows = [
+        {"slug": f"new-{number}", "name": f"New {number}", "reach": "middle", "kind": "province"}
+        for number in range(resources.PREVIEW_ROWS + 20)
+    ]
+
+    preview = upload(admin_client, Province, csv_file(Province, rows), "csv")
+
+    assert preview.context["confirm_form"] is not None
+    page = preview.content.decode()
+    assert f"The first 100 of {resources.PREVIEW_ROWS + 20} rows are shown" in page
+    assert "New 99<" in page and "New 100<" not in page
+    confirm(admin_client, Province, preview)
+    assert Province.objects.filter(slug__startswith="new-").count() == resources.PREVIEW_ROWS + 20
+
+
 def test_a_file_without_the_slug_column_is_refused(admin_client, reference_data):
     preview = upload(admin_client, Province, "name\nSomewhere\n", "csv")
     assert preview.context.get("confirm_form") is None
