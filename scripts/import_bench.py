@@ -48,7 +48,8 @@ def city_rows(count):
 
     dataset = tablib.Dataset(headers=["slug", "name", "name_zh", "province", "level", "location"])
     for number in range(count):
-        x, y = 110 + (number % 100) / 20, 28 + (number // 100) / 20
+        # Spread over a 5 by 5 degree square inside the Belt.
+        x, y = 110 + (number % 100) / 20, 28 + (number // 100 % 100) / 20
         dataset.append([f"town-{number}", f"Town {number}", "", "hubei", "county", f"POINT ({x} {y})"])
     return dataset.export("csv")
 
