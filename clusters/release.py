@@ -31,6 +31,7 @@ from clusters.models import (
     Province,
     Sector,
 )
+from clusters.spreadsheet import spreadsheet_safe
 
 RELEASE_PREFIX = "yangtze-clusters"
 RELEASE_NAME = re.compile(rf"^{RELEASE_PREFIX}-(?P<date>\d{{4}}-\d{{2}}-\d{{2}})-v(?P<version>\d+)$")
@@ -317,7 +318,7 @@ def csv_writer(stem, rows):
         with path.open("w", encoding="utf-8", newline="") as stream:
             writer = csv.writer(stream)
             writer.writerow([header for header, _ in columns])
-            writer.writerows([value(row) for _, value in columns] for row in rows)
+            writer.writerows([spreadsheet_safe(value(row)) for _, value in columns] for row in rows)
 
     return write
 
@@ -361,6 +362,9 @@ def readme(release):
         "  slug); `python manage.py loaddata data.json` loads it into an empty database.",
         "- `provinces.csv` ... `sources.csv`: one file per entity, UTF-8, comma-separated, with a",
         f"  header row; related records are given by slug, several joined by `{LIST_SEPARATOR}`.",
+        "  Text that a spreadsheet would run as a formula (beginning with `=`, `+`, `-`, `@`, a",
+        "  tab or a carriage return, possibly after apostrophes) has one apostrophe added in",
+        "  front: remove it to get the text as stored.",
         "- `cities.geojson`, `bases.geojson`: RFC 7946 FeatureCollections (WGS84 longitude,",
         "  latitude); a base is its area, or else the MultiPoint of its member cities.",
         "",

@@ -10,6 +10,7 @@ from collections import Counter
 from io import StringIO
 
 import pytest
+from django.contrib.gis.geos import Point
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -206,6 +207,21 @@ def test_readme_names_the_release_and_says_how_to_cite_it(release):
     assert f"Date: {timezone.localdate().isoformat()}" in readme
     assert "Version: 1" in readme
     assert f"Cite as: Yangtze Clusters, data release {release.name}" in readme
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_escaped(reference_data, tmp_path):
+    """Text keeps one apostrophe in front; numbers stay numbers, negative ones too."""
+    factories.ProvinceFactory(slug="formula", name='=HYPERLINK("https://example.com", "x")', description="@x")
+    factories.CityFactory(slug="far-west", name="-1", location=Point(-0.5, 30, srid=4326))
+
+    release = export(tmp_path)[0]
+
+    provinces = {row["slug"]: row for row in read_csv(release / "provinces.csv")}
+    assert provinces["formula"]["name"] == '\'=HYPERLINK("https://example.com", "x")'
+    assert provinces["formula"]["description"] == "'@x"
+    cities = {row["slug"]: row for row in read_csv(release / "cities.csv")}
+    assert (cities["far-west"]["name"], cities["far-west"]["longitude"]) == ("'-1", "-0.5")
+    assert "has one apostrophe added" in (release / "README.md").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------

@@ -9,8 +9,8 @@ import orjson
 from django.utils.functional import Promise
 from rest_framework import renderers
 
-# Characters that make a spreadsheet treat a cell as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from clusters.spreadsheet import spreadsheet_safe
+
 LIST_SEPARATOR = "; "
 
 
@@ -85,12 +85,6 @@ def list_item_text(item):
     if isinstance(item, dict):
         return str(next(iter(item.values()), ""))
     return str(item)
-
-
-def spreadsheet_safe(value):
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def columns_from_view(renderer_context):
