@@ -282,6 +282,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "clusters.api.schema.describe_generic_parameters",
+        "clusters.api.schema.document_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "ReachEnum": "clusters.models.Reach",
