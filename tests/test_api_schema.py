@@ -626,6 +626,14 @@ def test_every_operation_documents_its_error_answers_as_json(served_schema, meth
         assert schema.get("type") == "object", status
 
 
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=LABELS)
+def test_reads_are_documented_as_open_and_writes_as_needing_credentials(served_schema, method, path):
+    security = operation_of(served_schema, method, path)["security"]
+
+    assert ({} in security) == (method == "GET")
+    assert {"tokenAuth": []} in security
+
+
 def test_a_401_documents_the_www_authenticate_header(served_schema):
     for method, path in OPERATIONS:
         header = operation_of(served_schema, method, path)["responses"]["401"]["headers"]["WWW-Authenticate"]

@@ -283,6 +283,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "clusters.api.schema.describe_generic_parameters",
         "clusters.api.schema.document_error_responses",
+        "clusters.api.schema.document_anonymous_reads",
     ],
     "ENUM_NAME_OVERRIDES": {
         "ReachEnum": "clusters.models.Reach",

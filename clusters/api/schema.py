@@ -147,12 +147,30 @@ def error_responses(method, operation):
 def document_error_responses(result, generator, request, public):
     """Add each operation's error answers (and the shapes of their bodies)."""
     result.setdefault("components", {}).setdefault("schemas", {}).update(ERROR_COMPONENTS)
+    for method, operation in operations(result):
+        for status, response in error_responses(method, operation).items():
+            operation["responses"].setdefault(status, response)
+    return result
+
+
+def document_anonymous_reads(result, generator, request, public):
+    """Reads need no credentials (DjangoModelPermissionsOrAnonReadOnly, which
+    drf-spectacular does not recognise): say so with an empty requirement."""
+    for method, operation in operations(result):
+        security = operation.setdefault("security", [])
+        if method in READ_METHODS and {} not in security:
+            security.append({})
+    return result
+
+
+READ_METHODS = {"get", "head"}
+
+
+def operations(result):
     for path in result.get("paths", {}).values():
         for method, operation in path.items():
             if isinstance(operation, dict) and "responses" in operation:
-                for status, response in error_responses(method, operation).items():
-                    operation["responses"].setdefault(status, response)
-    return result
+                yield method, operation
 
 
 # ---------------------------------------------------------------------------
