@@ -596,7 +596,7 @@ def test_deleting_a_record_nothing_protects_works(superuser_client, reference_da
 # Error answers: documented on every operation, and sent as documented
 # ---------------------------------------------------------------------------
 
-ERROR_STATUSES_OF_EVERY_OPERATION = {"400", "401", "406", "429", "503"}
+ERROR_STATUSES_OF_EVERY_OPERATION = {"400", "401", "406", "414", "429", "503"}
 
 
 def expected_error_statuses(method, path):

@@ -23,11 +23,12 @@ def describe_generic_parameters(result, generator, request, public):
 # ---------------------------------------------------------------------------
 # The error answers of every operation, read from what the operation takes:
 # any request can be refused (400), carry a bad token (401), ask for a format
-# the API does not write (406), be throttled (429) or meet the database
-# unavailable (503); a slug can name nothing (404), a page can lie past the
-# end (404); a write needs permission (403) and can conflict (409: the record
-# is still in use, or a simultaneous write got there first); a body can be
-# too large (413) or not JSON (415); an If-Match can be outdated (412).
+# the API does not write (406), have an address too long for the server in
+# front (414), be throttled (429) or meet the database unavailable (503); a
+# slug can name nothing (404), a page can lie past the end (404); a write
+# needs permission (403) and can conflict (409: the record is still in use,
+# or a simultaneous write got there first); a body can be too large (413) or
+# not JSON (415); an If-Match can be outdated (412).
 # Bodies are JSON whatever format was asked for (see errors.py).
 # ---------------------------------------------------------------------------
 
@@ -120,6 +121,7 @@ def error_responses(method, operation):
             headers=WWW_AUTHENTICATE,
         ),
         "406": error_response("None of the formats in the `Accept` header can be written."),
+        "414": error_response("The address is longer than the server accepts."),
         "429": error_response("Too many requests from this client; try again later.", headers=RETRY_AFTER),
         "503": error_response("The database is briefly unavailable; try again shortly.", headers=RETRY_AFTER),
     }
