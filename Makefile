@@ -73,6 +73,7 @@ loadtest: setup db
 # `make serve` on 127.0.0.1 and a copy of db.sqlite3 (about 3 minutes:
 # API_FUZZ_SECONDS=150, API_FUZZ_EXAMPLES=30). See scripts/api_fuzz.py.
 api-fuzz: setup-dev db
+	@bash scripts/system-deps.sh nginx
 	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0
 	$(PY) scripts/api_fuzz.py
 

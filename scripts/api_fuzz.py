@@ -1,5 +1,5 @@
-"""Schemathesis against the API as `make serve` runs it (gunicorn, DEBUG off),
-on loopback, against a throwaway copy of the database.
+"""Schemathesis against the API as `make serve` runs it (nginx in front of
+gunicorn, DEBUG off), on loopback, against a throwaway copy of the database.
 
     python scripts/api_fuzz.py            (make api-fuzz)
 
@@ -12,7 +12,8 @@ reads open and writes refused without the token, a created record found and
 a deleted one gone (see EXCLUDED_CHECKS for the two left out).
 The run is bounded: at most API_FUZZ_EXAMPLES cases per operation (30) and
 API_FUZZ_SECONDS in all (150). Exits non-zero on any failure; the report
-(JUnit XML, and gunicorn's log) stays in the temporary directory then.
+(JUnit XML, and the log of nginx and gunicorn) stays in the temporary
+directory then.
 
 Settings from the environment: API_FUZZ_EXAMPLES, API_FUZZ_SECONDS,
 API_FUZZ_SEED (a fixed seed by default, so that a run can be repeated),
@@ -28,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from serving import ROOT, VENV_BIN, free_port, gunicorn
+from serving import ROOT, VENV_BIN, behind_front, free_port
 
 sys.path.insert(0, str(ROOT))
 
@@ -135,27 +136,29 @@ def print_server_errors(log_path):
 def main():
     if not DATABASE.exists():
         raise SystemExit(f"No database at {DATABASE}; run `make db` first.")
+    if not shutil.which("nginx"):
+        raise SystemExit("nginx is missing: `bash scripts/system-deps.sh nginx` installs it (Debian/Ubuntu).")
     workdir = Path(tempfile.mkdtemp(prefix="yangtze-api-fuzz-"))
     database_url = copy_database(workdir)
     token = editor_token(database_url)
-    log_path = workdir / "gunicorn.log"
+    log_path = workdir / "server.log"
     environment = {"DATABASE_URL": database_url, "API_ANON_RATE": API_ANON_RATE}
     print(f"Database: a copy of {DATABASE} in {workdir}; token of {USERNAME} (Editors, Publishers)")
     print(f"Bounds: {EXAMPLES} examples per operation, {SECONDS} s in all, seed {SEED}")
 
-    with gunicorn(free_port(), environment, WORKERS, log_path) as server:
-        print(f"gunicorn (make serve's settings, DEBUG off) on {server.url}", flush=True)
+    with behind_front(free_port(), environment, WORKERS, log_path) as server:
+        print(f"nginx in front of gunicorn (make serve's settings, DEBUG off) on {server.url}", flush=True)
         returncode = subprocess.run(schemathesis_command(server, token, workdir), cwd=workdir).returncode
 
     passed = returncode == 0
     if not passed:
-        print("\nServer errors in gunicorn's log:")
+        print("\nServer errors in the log:")
         print_server_errors(log_path)
     print(f"\n{'PASS' if passed else 'FAIL'}: schemathesis over every API operation.")
     if passed and not os.environ.get("API_FUZZ_KEEP"):
         shutil.rmtree(workdir)
     else:
-        print(f"Report and gunicorn's log: {workdir}")
+        print(f"Report and server log: {workdir}")
     return 0 if passed else 1
 
 
