@@ -21,7 +21,7 @@ MANAGE := $(PY) manage.py
 PYTEST_ARGS ?=
 
 .PHONY: run serve test test-postgis check-migrations check-data setup setup-dev system-deps db superuser lint format \
-	fixtures clean messages makemessages loadtest bench bench-smoke deploy-check security-lint
+	fixtures clean messages makemessages loadtest bench bench-smoke deploy-check security-lint api-fuzz
 
 run: setup db
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
@@ -68,6 +68,14 @@ loadtest: setup db
 	@bash scripts/system-deps.sh nginx wrk
 	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0
 	$(PY) scripts/loadtest.py
+
+# Schemathesis over every API operation with an editor's token, against
+# `make serve` on 127.0.0.1 and a copy of db.sqlite3 (about 3 minutes:
+# API_FUZZ_SECONDS=150, API_FUZZ_EXAMPLES=30). See scripts/api_fuzz.py.
+api-fuzz: setup-dev db
+	@bash scripts/system-deps.sh nginx
+	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0
+	$(PY) scripts/api_fuzz.py
 
 test: setup-dev db
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,7 +1,8 @@
 """The API's OpenAPI schema: valid, described and typed as the API behaves;
-its documentation pages served from the site's own static files; and a
-bounded schemathesis run of every operation against it, anonymously and as
-a superuser."""
+its documentation pages served from the site's own static files; a bounded
+schemathesis run of every operation against it, anonymously and as a
+superuser (no server error, no undocumented status, bodies as documented);
+and every error answer documented and sent as documented."""
 
 import json
 import re
@@ -15,10 +16,11 @@ import schemathesis
 import yaml
 from django import forms
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections, transaction
+from django.db import OperationalError, close_old_connections, transaction
 from django.test import Client
 from django.urls import resolve
 from django_filters import (
@@ -33,12 +35,15 @@ from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 from rest_framework.authtoken.models import Token
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from rest_framework.test import APIClient
+from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 from schemathesis.errors import FailureGroup
 
 from clusters.api.urls import router
+from clusters.api.views import CityViewSet, EntityViewSet
 from clusters.models import City, PlannedBase, PolicyDocument, Province, Sector
 from tests.test_api_bad_input import LIST_ENDPOINTS, endpoint_id, is_paginated, viewset_of
 
@@ -386,7 +391,7 @@ def test_every_asset_of_a_docs_page_is_one_of_the_sites_own_static_files(client,
 # ---------------------------------------------------------------------------
 
 MAX_EXAMPLES = 25
-CHECKS = [not_a_server_error, response_schema_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 # Real records for the {slug} operations, beside the generated slugs (which
@@ -585,3 +590,195 @@ def test_deleting_a_record_others_refer_to_is_a_json_409_not_a_500(superuser_cli
 def test_deleting_a_record_nothing_protects_works(superuser_client, reference_data, path):
     assert superuser_client.delete(path).status_code == HTTPStatus.NO_CONTENT
     assert superuser_client.get(path).status_code == HTTPStatus.NOT_FOUND
+
+
+# ---------------------------------------------------------------------------
+# Error answers: documented on every operation, and sent as documented
+# ---------------------------------------------------------------------------
+
+ERROR_STATUSES_OF_EVERY_OPERATION = {"400", "401", "406", "414", "429", "503"}
+
+
+def expected_error_statuses(method, path):
+    """What each kind of operation can answer besides success."""
+    statuses = set(ERROR_STATUSES_OF_EVERY_OPERATION)
+    if "{slug}" in path or (method == "GET" and is_paginated(path)):
+        statuses.add("404")
+    if method in WRITE_METHODS:
+        statuses |= {"403", "409"}
+    if method in {"POST", "PUT", "PATCH"}:
+        statuses |= {"413", "415"}
+    if method in {"PUT", "PATCH"}:
+        statuses.add("412")
+    return statuses
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=LABELS)
+def test_every_operation_documents_its_error_answers_as_json(served_schema, method, path):
+    responses = operation_of(served_schema, method, path)["responses"]
+
+    errors = {status for status in responses if status >= "400"}
+    assert errors == expected_error_statuses(method, path)
+    for status in errors:
+        assert responses[status]["description"].strip()
+        assert list(responses[status]["content"]) == ["application/json"], status
+        schema = resolved(served_schema, responses[status]["content"]["application/json"]["schema"])
+        assert schema.get("type") == "object", status
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=LABELS)
+def test_reads_are_documented_as_open_and_writes_as_needing_credentials(served_schema, method, path):
+    security = operation_of(served_schema, method, path)["security"]
+
+    assert ({} in security) == (method == "GET")
+    assert {"tokenAuth": []} in security
+
+
+def test_a_401_documents_the_www_authenticate_header(served_schema):
+    for method, path in OPERATIONS:
+        header = operation_of(served_schema, method, path)["responses"]["401"]["headers"]["WWW-Authenticate"]
+        assert header["required"] is True
+        assert header["schema"]["enum"] == ["Token"]
+
+
+def documented_error(served_schema, method, path, status):
+    return operation_of(served_schema, method, path)["responses"][str(status)]
+
+
+def assert_sent_as_documented(served_schema, response, method, path):
+    """`response` has a documented status, a body valid against its
+    documented schema and every documented required header."""
+    documented = documented_error(served_schema, method, path, response.status_code)
+    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
+    schema = {
+        **documented["content"]["application/json"]["schema"],
+        "components": served_schema["components"],
+    }
+    OAS30Validator(schema).validate(json.loads(response.content))
+    for name, header in documented.get("headers", {}).items():
+        if header.get("required"):
+            assert name in response, name
+
+
+class Refusing:
+    """A throttle that refuses every request, asking for a minute's wait."""
+
+    def allow_request(self, request, view):
+        return False
+
+    def wait(self):
+        return 60
+
+
+@pytest.fixture
+def error_clients(admin_user):
+    def make(user=None, token=None):
+        client = APIClient(raise_request_exception=False)
+        if user is not None:
+            client.force_login(user)
+        if token is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        return client
+
+    reader = User.objects.create_user("reader", password="not-used")
+    return {
+        "anonymous": make(),
+        "superuser": make(token=Token.objects.create(user=admin_user).key),
+        "reader": make(reader),
+        "bad token": make(token="0" * 40),
+    }
+
+
+ERROR_CASES = [
+    # (client, method, path as documented, url, body, extra headers, status)
+    ("anonymous", "GET", "/api/v1/cities/", "/api/v1/cities/?page_size=0", None, {}, 400),
+    ("anonymous", "GET", "/api/v1/cities/geojson/", "/api/v1/cities/geojson/?near=x", None, {}, 400),
+    ("anonymous", "GET", "/api/v1/cities/{slug}/", "/api/v1/cities/wuhan/?format=nope", None, {}, 400),
+    ("superuser", "POST", "/api/v1/cities/", "/api/v1/cities/", {"name": ""}, {}, 400),
+    (
+        "superuser",
+        "POST",
+        "/api/v1/bases/",
+        "/api/v1/bases/",
+        {"name": "B", "slug": "b", "members": [{"city": "wuhan"}, {"role": "nonsense"}]},
+        {},
+        400,
+    ),
+    ("superuser", "PATCH", "/api/v1/cities/{slug}/", "/api/v1/cities/wuhan/", '{"name": ', {}, 400),
+    ("anonymous", "POST", "/api/v1/cities/", "/api/v1/cities/", {"name": "x"}, {}, 401),
+    ("bad token", "GET", "/api/v1/cities/", "/api/v1/cities/", None, {}, 401),
+    ("reader", "DELETE", "/api/v1/cities/{slug}/", "/api/v1/cities/wuhan/", None, {}, 403),
+    ("anonymous", "GET", "/api/v1/cities/{slug}/", "/api/v1/cities/nowhere/", None, {}, 404),
+    ("anonymous", "GET", "/api/v1/cities/", "/api/v1/cities/?page=999", None, {}, 404),
+    ("anonymous", "GET", "/api/v1/cities/", "/api/v1/cities/", None, {"HTTP_ACCEPT": "image/png"}, 406),
+    ("superuser", "DELETE", "/api/v1/cities/{slug}/", "/api/v1/cities/wuhan/", None, {}, 409),
+    (
+        "superuser",
+        "PATCH",
+        "/api/v1/cities/{slug}/",
+        "/api/v1/cities/wuhan/",
+        {"name": "Renamed"},
+        {"HTTP_IF_MATCH": '"999999"'},
+        412,
+    ),
+    (
+        "superuser",
+        "POST",
+        "/api/v1/cities/",
+        "/api/v1/cities/",
+        b"name=x",
+        {"CONTENT_TYPE": "text/plain"},
+        415,
+    ),
+]
+
+
+def send_case(client, method, url, body, headers):
+    """`body`: data sent as JSON, or bytes or text sent as they are (as JSON
+    unless `headers` name another CONTENT_TYPE)."""
+    if body is None:
+        return client.generic(method, url, **headers)
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    content_type = headers.get("CONTENT_TYPE", "application/json")
+    others = {name: value for name, value in headers.items() if name != "CONTENT_TYPE"}
+    return client.generic(method, url, body, content_type=content_type, **others)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("who", "method", "path", "url", "body", "headers", "status"),
+    [pytest.param(*case, id=f"{case[-1]}-{case[0]}-{case[1]}-{case[3]}") for case in ERROR_CASES],
+)
+def test_a_real_error_is_sent_as_documented(
+    served_schema, reference_data, error_clients, who, method, path, url, body, headers, status
+):
+    response = send_case(error_clients[who], method, url, body, headers)
+
+    assert response.status_code == status, response.content[:300]
+    assert_sent_as_documented(served_schema, response, method, path)
+
+
+@pytest.mark.django_db
+def test_a_throttled_request_is_a_429_as_documented(served_schema, reference_data, monkeypatch):
+    monkeypatch.setattr(EntityViewSet, "get_throttles", lambda self: [Refusing()])
+
+    response = APIClient().get("/api/v1/cities/")
+
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert_sent_as_documented(served_schema, response, "GET", "/api/v1/cities/")
+    assert response["Retry-After"] == "60"
+
+
+@pytest.mark.django_db
+def test_an_unavailable_database_is_a_503_as_documented(served_schema, reference_data, monkeypatch):
+    def unavailable(self, request, *args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(CityViewSet, "retrieve", unavailable)
+
+    response = APIClient().get("/api/v1/cities/wuhan/")
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert_sent_as_documented(served_schema, response, "GET", "/api/v1/cities/{slug}/")
+    assert "Retry-After" in response

@@ -110,6 +110,30 @@ def test_the_front_refuses_a_body_beyond_the_apps_limits_as_json_under_the_api(s
     assert f"{serving.max_body_bytes() / 2**20:.1f} MB" in json.loads(body)["detail"]
 
 
+def request(url, method):
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request(method, parts.path)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"), [("/api/v1/cities/", "application/json"), ("/", "text/html")]
+)
+def test_a_method_the_front_refuses_itself_is_a_405_with_allow_json_under_the_api(site, path, media_type):
+    status, headers, body = request(site.url + path, "TRACE")
+
+    assert status == 405
+    assert headers["Content-Type"].startswith(media_type)
+    assert "GET" in headers["Allow"]
+    if media_type == "application/json":
+        assert json.loads(body)["detail"]
+
+
 def test_the_throttle_counts_the_client_nginx_saw_not_a_forwarded_for_it_sent(site):
     def api(source, forged):
         return get(site.url + "/api/v1/sectors/", source=source, headers={"X-Forwarded-For": forged})[0]

@@ -251,9 +251,12 @@ PAGE_SIZE = env.int("PAGE_SIZE", default=25)
 API_MAX_PAGE_SIZE = 100
 API_ANON_RATE = env.str("API_ANON_RATE", default="120/minute")
 REST_FRAMEWORK = {
+    # Token first: DRF names the first class in WWW-Authenticate, so a write
+    # without credentials is a 401 that says how to authenticate (sessions
+    # cannot be asked for in a header). A session write still needs its CSRF token.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "clusters.api.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissionsOrAnonReadOnly"],
     "DEFAULT_RENDERER_CLASSES": [
@@ -291,6 +294,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "clusters.api.schema.describe_generic_parameters",
+        "clusters.api.schema.document_error_responses",
+        "clusters.api.schema.document_anonymous_reads",
     ],
     "ENUM_NAME_OVERRIDES": {
         "ReachEnum": "clusters.models.Reach",

@@ -30,5 +30,8 @@ urlpatterns += i18n_patterns(
     prefix_default_language=False,
 )
 
-# JSON for unknown /api/ paths, the site's page elsewhere.
+# JSON under /api/, the site's pages elsewhere.
+handler400 = "clusters.api.errors.bad_request"
+handler403 = "clusters.api.errors.permission_denied"
 handler404 = "clusters.api.errors.not_found"
+handler500 = "clusters.api.errors.server_error"

@@ -1,9 +1,10 @@
 """Errors are JSON, whatever format the request asked for."""
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, DisallowedHost, RequestDataTooBig
 from django.db.models import ProtectedError, RestrictedError
 from django.http import JsonResponse
-from django.views.defaults import page_not_found
+from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework import renderers
 from rest_framework.exceptions import APIException
 from rest_framework.settings import api_settings
@@ -73,8 +74,45 @@ def is_browsable(request):
     return isinstance(getattr(request, "accepted_renderer", None), renderers.BrowsableAPIRenderer)
 
 
+# ---------------------------------------------------------------------------
+# The site's error handlers (yangtze/urls.py): what Django answers for errors
+# that never reach a DRF view or escape it (an unknown address, an oversized
+# body, a Host header the site does not serve, an unexpected exception). JSON
+# under /api/, the site's pages everywhere else.
+# ---------------------------------------------------------------------------
+
+
+def is_api(request):
+    return request.path_info.startswith("/api/")
+
+
+def bad_request(request, exception=None):
+    if is_api(request):
+        return JsonResponse({"detail": bad_request_reason(exception)}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def bad_request_reason(exception):
+    if isinstance(exception, RequestDataTooBig):
+        return _("The request body is larger than the server accepts.")
+    if isinstance(exception, DisallowedHost):
+        return _("The Host header names a site this server does not serve.")
+    return _("Bad request.")
+
+
+def permission_denied(request, exception=None):
+    if is_api(request):
+        return JsonResponse({"detail": _("You do not have permission to perform this action.")}, status=403)
+    return defaults.permission_denied(request, exception)
+
+
 def not_found(request, exception=None):
-    """The site's 404: JSON under /api/, the HTML page everywhere else."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
-    return page_not_found(request, exception)
+    if is_api(request):
+        return JsonResponse({"detail": _("Not found.")}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if is_api(request):
+        return JsonResponse({"detail": _("A server error occurred.")}, status=500)
+    return defaults.server_error(request)
