@@ -169,6 +169,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # `manage.py axes_reset` clears every lock, `axes_reset_ip_username IP NAME`
 # one pair. AXES_COOLOFF_MINUTES=0 keeps locks until an administrator clears
 # them. Open sessions and API tokens are not touched by a lock.
+# Where a login goes when it has no `next`, or one that leaves the site:
+# the admin (in the login page's language), since the site has no profile page.
+LOGIN_REDIRECT_URL = "admin:index"
 AUTHENTICATION_BACKENDS = [
     # First, so that a locked pair is refused before the password is checked.
     "axes.backends.AxesStandaloneBackend",
