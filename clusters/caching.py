@@ -3,9 +3,11 @@
 Every answer an anonymous reader gets from the public pages or the API is
 keyed by the site revision (one row, bumped after each committed write to
 the clusters app's tables) and by what was asked: method, path and query,
-language and Accept header. The same key is the answer's ETag, so a client
-that already holds the current answer gets a 304 without the view running,
-and a cached answer is served without rendering it again.
+language and Accept header. A keyed hash of the two is both the cache key
+and the answer's ETag, so a client that already holds the current answer
+gets a 304 without the view running, and a cached answer is served without
+rendering it again. The hash keeps the revision itself private: it counts
+every save, drafts included, which anonymous readers must not watch.
 
 Editors (anyone logged in, or sending an API token) always get a fresh
 answer: they may see drafts, which must never reach the shared cache.
@@ -20,6 +22,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import F
 from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.crypto import salted_hmac
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import parse_etags
 
@@ -119,9 +122,9 @@ class PublicCacheMiddleware:
             # No revision, no shared answer: the view runs (and reports the
             # database's state as it does without the cache).
             return None
-        digest = request_digest(request)
-        request.public_etag = f'W/"{revision}-{digest}"'
-        request.public_cache_key = f"public:{revision}:{digest}"
+        tag = answer_tag(revision=revision, digest=request_digest(request))
+        request.public_etag = f'W/"{tag}"'
+        request.public_cache_key = f"public:{tag}"
         if request.public_etag in parse_etags(request.headers.get("If-None-Match", "")):
             response = HttpResponseNotModified()
             response["ETag"] = request.public_etag
@@ -163,6 +166,12 @@ def request_digest(request):
         request.META.get("HTTP_ACCEPT", ""),
     ]
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=12).hexdigest()
+
+
+def answer_tag(*, revision, digest):
+    """Names one answer at one revision, opaquely (keyed with SECRET_KEY)."""
+    value = f"{revision}:{digest}"
+    return salted_hmac("clusters.caching.answer_tag", value, algorithm="sha256").hexdigest()[:32]
 
 
 def plain_copy(response):
