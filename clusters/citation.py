@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from clusters.links import absolute_url
 from clusters.models import DatePrecision, DocumentKind, PolicyDocument
 
 SITE_NAME = "Yangtze Clusters"
@@ -62,8 +63,9 @@ def cite(record, *, request, accessed_on=None):
 
 
 def record_url(record, *, request):
+    # On the configured origin, not the request's Host (which a client picks).
     with translation.override(settings.LANGUAGE_CODE):
-        return request.build_absolute_uri(record.get_absolute_url())
+        return absolute_url(record.get_absolute_url())
 
 
 def bibtex_key(record):

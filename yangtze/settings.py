@@ -13,7 +13,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from yangtze.safety import check_production_secrets
+from yangtze.safety import check_production_secrets, site_url_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,6 +37,13 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 
 if not DEBUG:
     check_production_secrets(SECRET_KEY, ALLOWED_HOSTS)
+
+# The origin (scheme://host[:port]) of every absolute URL the site writes:
+# stable addresses and citations, feeds, the sitemap, the API's links. Never
+# the request's Host, which a client chooses (any port of an allowed host)
+# and the shared answer cache would pass on to every reader. Required unless
+# the site is served to this machine only (DEBUG, or loopback ALLOWED_HOSTS).
+SITE_URL = site_url_setting(env.str("SITE_URL", default=""), debug=DEBUG, allowed_hosts=ALLOWED_HOSTS)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -64,6 +71,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Absolute URLs on SITE_URL, whatever Host the request names.
+    "clusters.links.SiteOriginMiddleware",
     # Static files straight from gunicorn, compressed and cached forever.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A database that cannot be reached gives a 503 page (JSON under /api/)
@@ -102,6 +111,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "clusters.caching.fragment_cache",
+                "clusters.links.site_url",
             ],
         },
     },
