@@ -18,6 +18,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.management import call_command
 from django.db import DatabaseError, connections, transaction
 from django.db.models import F
 from django.http import HttpResponse, HttpResponseNotModified
@@ -80,6 +81,13 @@ def is_cached_model(model):
         and model is not SiteRevision
         and not meta.model_name.startswith("historical")
     )
+
+
+def create_cache_tables(using="default", **kwargs):
+    """post_migrate receiver: the tables of database caches (the API
+    throttle's counters by default) are made with the rest of the schema,
+    by `migrate` (so `make db`) and the test database's set-up alike."""
+    call_command("createcachetable", database=using, verbosity=0)
 
 
 def fragment_cache(request):

@@ -136,18 +136,33 @@ if DATABASES["default"]["ENGINE"].endswith(("sqlite3", "spatialite")):
     # cache (a 50-row city list's query went from 1.4 to 1.0 ms).
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA cache_size=-4000"
 
-# Local memory by default; several app servers share one cache with
-# CACHE_URL=redis://host:6379/0. Pages and API answers are cached here and
-# dropped whenever any record is saved (clusters/caching.py).
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://yangtze")}
+# The API throttle's counters (clusters/api/throttling.py) must be shared
+# by every worker, or each would allow the whole rate: by default a table in
+# the database (created by `migrate`, see clusters/caching.py); with
+# CACHE_URL=redis://host:6379/0, Redis, which several app servers share.
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://yangtze_cache")}
 # Whole public answers (clusters/caching.py), in their own cache so that they
 # never push out the API throttle's counters. In local memory each worker
-# keeps at most PAGE_CACHE_ENTRIES answers of at most PAGE_CACHE_MAX_BYTES.
+# keeps at most PAGE_CACHE_ENTRIES answers of at most PAGE_CACHE_MAX_BYTES
+# (answers are keyed by the site revision, so workers need not share them).
 CACHES["pages"] = env.cache(
     "PAGE_CACHE_URL", default=env.str("CACHE_URL", default="") or "locmemcache://yangtze-pages"
 )
 PAGE_CACHE_ENTRIES = env.int("PAGE_CACHE_ENTRIES", default=200)
-CACHES["pages"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", PAGE_CACHE_ENTRIES)
+# Counters of 10,000 client addresses before the table is thinned.
+THROTTLE_CACHE_ENTRIES = 10_000
+
+
+def _bounded(cache, max_entries):
+    """The cache with MAX_ENTRIES where its backend counts entries (local
+    memory, database, files); Redis bounds itself and refuses the option."""
+    if cache["BACKEND"].rpartition(".")[2] in {"LocMemCache", "DatabaseCache", "FileBasedCache"}:
+        cache.setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", max_entries)
+    return cache
+
+
+_bounded(CACHES["default"], THROTTLE_CACHE_ENTRIES)
+_bounded(CACHES["pages"], PAGE_CACHE_ENTRIES)
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)
 # Parts of pages that cost most to render (the filter forms), cached by
 # revision, language and address even when whole answers are not.
@@ -247,8 +262,9 @@ USE_TZ = True
 PAGE_SIZE = env.int("PAGE_SIZE", default=25)
 
 # The API (clusters/api/). Anyone may read; writes need a login (session or
-# token) and the model's Django permissions. Anonymous clients are throttled
-# per IP address; the rate is documented in the README.
+# token) and the model's Django permissions. Anonymous clients, and requests
+# whose token is refused, are throttled per IP address in the shared default
+# cache (clusters/api/throttling.py); the rate is documented in the README.
 API_MAX_PAGE_SIZE = 100
 API_ANON_RATE = env.str("API_ANON_RATE", default="120/minute")
 REST_FRAMEWORK = {
@@ -265,7 +281,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["clusters.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "clusters.api.pagination.PageNumberPagination",
     "PAGE_SIZE": PAGE_SIZE,
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["clusters.api.throttling.AnonymousRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": API_ANON_RATE},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clusters.api.errors.exception_handler",

@@ -1,0 +1,213 @@
+"""The API's rate limit for anonymous clients: one count per client address,
+kept in a store every worker shares, and failed token logins counted with it."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache, caches
+from django.core.management.sql import emit_post_migrate_signal
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.throttling import AnonRateThrottle
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parent.parent
+CITIES = "/api/v1/cities/"
+RATE = 3
+
+# A failed login is a 401 (403 where DRF's first authenticator names no
+# challenge); either way refused, not yet throttled.
+REFUSED = {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}
+
+BAD_CREDENTIALS = [
+    pytest.param("Token " + "0" * 40, id="unknown-key"),
+    pytest.param("Token not-a-key", id="malformed-key"),
+    pytest.param("Token", id="no-key"),
+    pytest.param("Token two keys", id="two-keys"),
+]
+
+
+@pytest.fixture
+def three_a_minute(monkeypatch):
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": f"{RATE}/minute"})
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.mark.parametrize("credentials", BAD_CREDENTIALS)
+def test_failed_token_logins_are_limited_like_anonymous_requests(client, three_a_minute, credentials):
+    for _ in range(RATE):
+        assert client.get(CITIES, HTTP_AUTHORIZATION=credentials).status_code in REFUSED
+
+    refused = client.get(CITIES, HTTP_AUTHORIZATION=credentials)
+
+    assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert refused["Content-Type"].startswith("application/json")
+    assert "detail" in refused.json()
+    assert int(refused["Retry-After"]) > 0
+
+
+def test_failed_writes_are_counted_too(client, three_a_minute):
+    credentials = "Token " + "1" * 40
+    for _ in range(RATE):
+        assert client.post(CITIES, {}, HTTP_AUTHORIZATION=credentials).status_code in REFUSED
+
+    assert client.post(CITIES, {}, HTTP_AUTHORIZATION=credentials).status_code == HTTPStatus.TOO_MANY_REQUESTS
+
+
+def test_failed_logins_and_anonymous_requests_share_one_count(client, reference_data, three_a_minute):
+    """Switching between a bad token and none gives no more requests."""
+    assert client.get(CITIES).status_code == HTTPStatus.OK
+    assert client.get(CITIES, HTTP_AUTHORIZATION="Token bad").status_code in REFUSED
+    assert client.get(CITIES).status_code == HTTPStatus.OK
+
+    assert client.get(CITIES, HTTP_AUTHORIZATION="Token bad").status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert client.get(CITIES).status_code == HTTPStatus.TOO_MANY_REQUESTS
+
+
+def test_failures_are_counted_per_client_address(client, reference_data, three_a_minute):
+    for _ in range(RATE + 1):
+        client.get(CITIES, HTTP_AUTHORIZATION="Token bad", REMOTE_ADDR="192.0.2.1")
+
+    assert client.get(CITIES, REMOTE_ADDR="192.0.2.2").status_code == HTTPStatus.OK
+    assert client.get(CITIES, REMOTE_ADDR="192.0.2.1").status_code == HTTPStatus.TOO_MANY_REQUESTS
+
+
+def test_a_valid_token_is_not_limited_by_its_address_failures(client, reference_data, three_a_minute):
+    token = Token.objects.create(user=User.objects.create_user("reader"))
+    for _ in range(RATE + 1):
+        client.get(CITIES, HTTP_AUTHORIZATION="Token bad")
+
+    assert client.get(CITIES, HTTP_AUTHORIZATION=f"Token {token.key}").status_code == HTTPStatus.OK
+
+
+def test_the_throttle_lets_requests_through_when_its_store_fails(client, reference_data, settings):
+    """A counter that cannot be read or written (a database cache whose table
+    is missing, a Redis server down) never turns a read into an error."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "no_such_table"},
+    }
+
+    assert client.get(CITIES).status_code == HTTPStatus.OK
+    assert client.get(CITIES, HTTP_AUTHORIZATION="Token bad").status_code in REFUSED
+
+
+# ---------------------------------------------------------------------------
+# One count for every worker
+# ---------------------------------------------------------------------------
+
+
+def django_process(code, *arguments, environment):
+    """Runs `code` with the project's own settings (not the test settings) in
+    a new process; returns what it printed last, as JSON."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "CACHE_URL", "DATABASE_URL", "API_ANON_RATE"}
+    }
+    env.update(DJANGO_SETTINGS_MODULE="yangtze.settings", DEBUG="True", SECRET_KEY="x" * 50, **environment)
+    setup = "import django, json, sys; django.setup()\n"
+    done = subprocess.run(
+        [sys.executable, "-c", setup + code, *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_default_throttle_store_is_shared_by_every_worker():
+    caches = django_process(
+        "from django.conf import settings; print(json.dumps(settings.CACHES))", environment={}
+    )
+
+    assert caches["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
+
+
+ANONYMOUS_REQUESTS = """
+from django.test import RequestFactory
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+
+throttles = api_settings.DEFAULT_THROTTLE_CLASSES
+request = Request(RequestFactory().get("/api/v1/cities/", REMOTE_ADDR="192.0.2.7"))
+print(json.dumps([all(t().allow_request(request, None) for t in throttles) for _ in range(int(sys.argv[1]))]))
+"""
+
+
+def test_migrate_makes_the_database_cache_table(settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "throttle_counts"},
+    }
+    assert "throttle_counts" not in connection.introspection.table_names()
+
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+    assert "throttle_counts" in connection.introspection.table_names()
+    caches["default"].set("a-count", 1)
+    assert caches["default"].get("a-count") == 1
+
+
+def test_a_count_is_one_small_number_whatever_the_rate(client, reference_data, monkeypatch):
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "100000/minute"})
+    cache.clear()
+    for _ in range(20):
+        client.get(CITIES)
+
+    assert list(cache._cache.values()) and all(
+        isinstance(pickle.loads(value), int) for value in cache._cache.values()
+    )
+    cache.clear()
+
+
+def test_a_redis_cache_url_makes_working_caches():
+    """Options for local caches (MAX_ENTRIES) would reach the Redis client
+    as connection arguments and fail every request."""
+    failures = django_process(
+        """
+from django.core.cache import caches
+failures = {}
+for alias in ("default", "pages", "template_fragments"):
+    try:
+        caches[alias].get("probe")
+    except Exception as error:
+        failures[alias] = type(error).__name__
+print(json.dumps(failures))
+""",
+        environment={"CACHE_URL": "redis://127.0.0.1:9/0"},  # nobody listens: a connection error
+    )
+
+    assert set(failures.values()) == {"ConnectionError"}, failures
+
+
+def test_two_processes_share_one_count(tmp_path):
+    """As two gunicorn workers would: the second sees the first one's requests."""
+    environment = {
+        "DATABASE_URL": f"spatialite:///{tmp_path / 'shared.sqlite3'}",
+        "API_ANON_RATE": "3/minute",
+    }
+    django_process(
+        "from django.core.management import call_command; call_command('createcachetable'); print('[]')",
+        environment=environment,
+    )
+
+    first = django_process(ANONYMOUS_REQUESTS, "2", environment=environment)
+    second = django_process(ANONYMOUS_REQUESTS, "2", environment=environment)
+
+    assert first == [True, True]
+    assert second == [True, False]
