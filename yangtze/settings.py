@@ -137,10 +137,14 @@ if DATABASES["default"]["ENGINE"].endswith(("sqlite3", "spatialite")):
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA cache_size=-4000"
 
 # The API throttle's counters (clusters/api/throttling.py) must be shared
-# by every worker, or each would allow the whole rate: by default a table in
-# the database (created by `migrate`, see clusters/caching.py); with
-# CACHE_URL=redis://host:6379/0, Redis, which several app servers share.
-CACHES = {"default": env.cache("CACHE_URL", default="dbcache://yangtze_cache")}
+# by every worker, or each would allow the whole rate: by default files in
+# one directory, which every worker on this machine reads; with
+# CACHE_URL=redis://host:6379/0, Redis, which several app servers share
+# (CACHE_URL=dbcache://yangtze_cache keeps them in a table that `migrate`
+# creates). Not a table by default: on SQLite each count would be a
+# committed write, some 20 ms and holding the one write lock.
+THROTTLE_CACHE_DIR = BASE_DIR / ".cache" / "throttle"
+CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{THROTTLE_CACHE_DIR}")}
 # Whole public answers (clusters/caching.py), in their own cache so that they
 # never push out the API throttle's counters. In local memory each worker
 # keeps at most PAGE_CACHE_ENTRIES answers of at most PAGE_CACHE_MAX_BYTES
@@ -149,8 +153,9 @@ CACHES["pages"] = env.cache(
     "PAGE_CACHE_URL", default=env.str("CACHE_URL", default="") or "locmemcache://yangtze-pages"
 )
 PAGE_CACHE_ENTRIES = env.int("PAGE_CACHE_ENTRIES", default=200)
-# Counters of 10,000 client addresses before the table is thinned.
-THROTTLE_CACHE_ENTRIES = 10_000
+# Counters of 1,000 client addresses before a third of them are dropped (the
+# file cache lists its directory on every write).
+THROTTLE_CACHE_ENTRIES = 1_000
 
 
 def _bounded(cache, max_entries):
