@@ -125,6 +125,30 @@ def test_etags_do_not_tell_the_site_revision(client, page_cache, django_capture_
     assert after != before  # still retired by the change
 
 
+@pytest.mark.parametrize(
+    ("url", "same_answer_accepts"),
+    [
+        ("/cities/", ["", "text/html", "junk/one", "text/html;q=0.5, junk/two"]),
+        ("/map/cities.geojson", ["", "*/*", "junk/three"]),
+        ("/api/v1/cities/", ["*/*", "application/json", "application/json, */*;q=0.1", "junk/x, */*"]),
+        ("/api/v1/cities/geojson/", ["*/*", "application/geo+json", "application/geo+json, */*"]),
+    ],
+)
+def test_accept_headers_that_pick_the_same_answer_share_one_cache_entry(
+    client, page_cache, django_assert_num_queries, url, same_answer_accepts
+):
+    """A header the answer does not vary on cannot steer the cache key: no
+    client can fill the cache with copies of one answer or dodge the
+    cached one."""
+    first = client.get(url)
+
+    for accept in same_answer_accepts:
+        with django_assert_num_queries(1):  # the site revision: a cached answer
+            again = client.get(url, HTTP_ACCEPT=accept)
+        assert again["ETag"] == first["ETag"], accept
+        assert again.content == first.content
+
+
 def test_an_etag_from_another_page_is_not_a_304(client, page_cache):
     etag = client.get("/cities/")["ETag"]
 
