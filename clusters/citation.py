@@ -52,8 +52,9 @@ class Citation:
 
 
 def cite(record, *, request, accessed_on=None):
-    """How to cite `record`, as seen through `request`, on `accessed_on` (today)."""
-    url = record_url(record, request=request)
+    """How to cite `record`, as seen through `request`, on `accessed_on` (today).
+    The URL names the configured site origin, never the request's Host."""
+    url = record_url(record)
     accessed_on = accessed_on or timezone.localdate()
     return Citation(
         url=url,
@@ -62,8 +63,7 @@ def cite(record, *, request, accessed_on=None):
     )
 
 
-def record_url(record, *, request):
-    # On the configured origin, not the request's Host (which a client picks).
+def record_url(record):
     with translation.override(settings.LANGUAGE_CODE):
         return absolute_url(record.get_absolute_url())
 
