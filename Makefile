@@ -26,19 +26,22 @@ PYTEST_ARGS ?=
 run: setup db
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
 
-# As in production: gunicorn (WEB_CONCURRENCY workers, default 2 per core),
-# DEBUG off, static files collected and served by WhiteNoise.
+# As in production: nginx on BIND (default 127.0.0.1:$(PORT)) reads whole
+# requests, so slow clients never hold a worker, and hands them to gunicorn
+# (WEB_CONCURRENCY workers, default 2 per core) on a private unix socket;
+# DEBUG off, static files collected and served by WhiteNoise. Ctrl-C stops
+# both. See scripts/serve.py and deploy/nginx.conf.template.
 # A real deployment sets its own SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL.
 SERVE_ENV := DEBUG=False ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost}
 serve: setup db
+	@bash scripts/system-deps.sh nginx
 	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0
-	$(SERVE_ENV) BIND=$${BIND:-127.0.0.1:$(PORT)} $(VENV)/bin/gunicorn yangtze.wsgi
+	$(SERVE_ENV) BIND=$${BIND:-127.0.0.1:$(PORT)} $(PY) scripts/serve.py
 
-# Load and fault tests of `make serve` on 127.0.0.1, against a copy of
-# db.sqlite3: wrk over a mix of pages and API (LOADTEST_SECONDS=60,
-# LOADTEST_CONNECTIONS=50; the bar is 0 errors), then a worker killed under
 # Speed at scale against bare-Django baselines (about 8 minutes); results in
-# bench-results/. bench-smoke: one short round on small data (CI).
+# bench-results/. bench-smoke: one short round on small data (CI). Both talk
+# to gunicorn directly: the front would add the same hop to the site and its
+# baselines, and the slow-client case is the load test's.
 bench: setup db
 	@bash scripts/system-deps.sh wrk
 	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0
@@ -56,9 +59,13 @@ deploy-check: setup
 security-lint: setup-dev
 	$(VENV)/bin/bandit -q -r clusters yangtze --severity-level medium
 
-# load and the database locked for a few seconds. See scripts/loadtest.py.
+# Load and fault tests of `make serve` (nginx in front of gunicorn) on
+# 127.0.0.1, against a copy of db.sqlite3: wrk over a mix of pages and API
+# (LOADTEST_SECONDS=60, LOADTEST_CONNECTIONS=50; the bar is 0 errors), then a
+# worker killed under load, the database locked for a few seconds, and slow
+# clients (half headers, short bodies). See scripts/loadtest.py.
 loadtest: setup db
-	@bash scripts/system-deps.sh wrk
+	@bash scripts/system-deps.sh nginx wrk
 	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0
 	$(PY) scripts/loadtest.py
 

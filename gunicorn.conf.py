@@ -1,5 +1,9 @@
 """gunicorn settings for `make serve` (and the benchmark and load test).
-Every value can be overridden from the environment."""
+Every value can be overridden from the environment.
+
+Under `make serve` gunicorn sits behind nginx (scripts/serve.py), which binds
+it to a unix socket and hands it only whole requests: a slow client waits in
+nginx, never in a worker. The benchmark talks to it directly on loopback."""
 
 import multiprocessing
 import os
@@ -9,6 +13,7 @@ bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count()))
 worker_class = "sync"
 # A request that takes this long is stuck: the worker is killed and replaced.
+# nginx waits a little longer for an answer (deploy/nginx.conf.template).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 20
 keepalive = 5

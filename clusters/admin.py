@@ -14,6 +14,7 @@ from django.utils.translation import ngettext
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
+from clusters import geo
 from clusters.editing import can_publish, conflict_message, stored_version
 from clusters.models import (
     BASE_NEEDS_A_SOURCE,
@@ -41,11 +42,16 @@ from clusters.resources import (
 ADMIN_MAP_SETTINGS = {"DEFAULT_CENTER": (29.5, 113.5), "DEFAULT_ZOOM": 6}
 
 
+class SafeMapWidget(geo.SafeMapWidgetMixin, LeafletAdminWidget):
+    pass
+
+
 class MapAdminMixin(LeafletGeoAdminMixin):
     """Leaflet map widgets for geometry fields, editable for editors and shown
     as a read-only map (not raw coordinates) to users who may only view."""
 
     settings_overrides = ADMIN_MAP_SETTINGS
+    widget = SafeMapWidget
 
     def geometry_field_names(self):
         return [f.name for f in self.model._meta.get_fields() if isinstance(f, GeometryField)]
@@ -69,7 +75,7 @@ class MapAdminMixin(LeafletGeoAdminMixin):
     def read_only_map(self, obj, field_name):
         field = obj._meta.get_field(field_name)
 
-        class ReadOnlyMap(LeafletAdminWidget):
+        class ReadOnlyMap(SafeMapWidget):
             template_name = self.map_template
             geom_type = field.geom_type
             modifiable = False

@@ -14,12 +14,12 @@ from django.db.models.functions import Coalesce
 from django.http import HttpResponseBadRequest
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
-from django.utils.html import escape, strip_tags
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from clusters import views
 from clusters.links import absolute_url
-from clusters.templatetags.clusters_tags import filter_parameters, local_name, render_markdown
+from clusters.templatetags.clusters_tags import filter_parameters, local_name, markdown_text
 
 MAX_ITEMS = 50
 
@@ -115,8 +115,8 @@ class ListFeed(Feed):
 
 
 def markdown_as_text(markdown):
-    """Markdown's words without its markup, still HTML-escaped (`R&amp;D`)."""
-    return strip_tags(render_markdown(markdown)).strip()
+    """Markdown's words without its markup, HTML-escaped once (`R&amp;D`)."""
+    return escape(markdown_text(markdown))
 
 
 def contains_nul(query):

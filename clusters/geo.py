@@ -6,6 +6,11 @@ reference system is refused here, before GDAL parses it: GDAL older than 3.9
 (Debian 12 ships 3.6) would otherwise follow a CRS reference to a local file
 or a URL. Coordinates are also checked to be finite and on the globe, since
 extreme values can crash the spatial database natively.
+
+Empty geometries and empty parts are refused: SpatiaLite reads a WKT with an
+EMPTY part as NULL, so accepting one would erase the stored geometry. The
+shape of GeoJSON coordinates is checked against its type before GDAL reads
+it, since GDAL silently drops parts it cannot read.
 """
 
 import json
@@ -15,7 +20,14 @@ import re
 from django.contrib.gis import forms
 from django.contrib.gis.db import models
 from django.contrib.gis.gdal import GDALException
-from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon, Point, Polygon
+from django.contrib.gis.geos import (
+    GeometryCollection,
+    GEOSException,
+    GEOSGeometry,
+    MultiPolygon,
+    Point,
+    Polygon,
+)
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -40,12 +52,26 @@ GEOMETRY_TYPES = frozenset(
         "GeometryCollection",
     }
 )
+# How many arrays a position sits in, below each GeoJSON type's "coordinates".
+POSITION_DEPTH = {
+    "Point": 0,
+    "MultiPoint": 1,
+    "LineString": 1,
+    "MultiLineString": 2,
+    "Polygon": 2,
+    "MultiPolygon": 3,
+}
 # A country-scale outline has thousands of vertices, not millions.
 MAX_GEOMETRY_CHARS = 2_000_000
-# Deepest nesting GeoJSON needs: a MultiPolygon's coordinates, inside a
-# GeometryCollection, inside nothing else.
+# Deepest nesting accepted: collections inside collections in GeoJSON,
+# parentheses in WKT (a MultiPolygon needs three). GDAL refuses WKB nested
+# past 32 levels, and GEOS parses WKT recursively.
 MAX_NESTING = 8
-WKT_PREFIX = re.compile(r"^(?:SRID=(?P<srid>[^;]*);)?\s*(?P<type>[A-Za-z]+)\s*[\(E]", re.IGNORECASE)
+WKT_PREFIX = re.compile(
+    r"^(?:SRID=(?P<srid>[^;]*);)?\s*(?P<type>[A-Za-z]+)\s*(?P<body>\(|EMPTY\b)", re.IGNORECASE
+)
+WKT_EMPTY = re.compile(r"\bEMPTY\b", re.IGNORECASE)
+WKT_PARENTHESIS = re.compile(r"[()]")
 
 # The Yangtze River Economic Belt, roughly: Yunnan to Shanghai, Yunnan's
 # south to Jiangsu's north.
@@ -122,19 +148,90 @@ def canonical_geojson(data, *, depth):
         raise invalid(_("The GeoJSON is nested too deeply."))
     check_crs_members(data)
     kind = data.get("type")
-    if kind not in GEOMETRY_TYPES:
+    # A "type" that is an array or an object cannot be looked up in a set.
+    if not isinstance(kind, str) or kind not in GEOMETRY_TYPES:
         raise invalid(
             _("GeoJSON type must be one of %(types)s, not %(kind)s.")
-            % {"types": ", ".join(sorted(GEOMETRY_TYPES)), "kind": repr(kind)}
+            % {"types": ", ".join(sorted(GEOMETRY_TYPES)), "kind": describe(kind)}
         )
     if kind == "GeometryCollection":
         members = data.get("geometries")
         if not isinstance(members, list):
             raise invalid(_("A GeometryCollection needs a list of geometries."))
+        if not members:
+            raise empty_error(part=depth > 0)
         return {"type": kind, "geometries": [canonical_geojson(m, depth=depth + 1) for m in members]}
-    coordinates = data.get("coordinates")
-    check_positions(coordinates, depth=depth + 1)
+    coordinates = canonical_coordinates(
+        kind, data.get("coordinates"), depth=POSITION_DEPTH[kind], part=depth > 0
+    )
     return {"type": kind, "coordinates": coordinates}
+
+
+JSON_KINDS = {
+    dict: _("an object"),
+    list: _("an array"),
+    int: _("a number"),
+    float: _("a number"),
+    bool: _("true or false"),
+    type(None): _("nothing"),
+}
+
+
+def describe(value):
+    """A short, printable stand-in for a value that is not what was expected."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:40] + "…")
+    return JSON_KINDS.get(type(value), _("something else"))
+
+
+def empty_error(*, part):
+    if not part:
+        return invalid(_("The geometry is empty."))
+    return invalid(
+        _("The geometry has an empty part: every point, line, ring and polygon needs coordinates.")
+    )
+
+
+def canonical_coordinates(kind, coordinates, *, depth, part):
+    """Check that `coordinates` nest as `kind` needs, with no empty array
+    anywhere, and return a copy holding floats only.
+
+    `depth` is how many arrays lie above the positions here; `part` says
+    whether this is already inside the geometry (an empty array is then an
+    empty part, not an empty geometry)."""
+    if not isinstance(coordinates, list):
+        raise invalid(_("GeoJSON coordinates must be arrays of numbers."))
+    if not coordinates:
+        raise empty_error(part=part)
+    if depth == 0:
+        return canonical_position(coordinates, kind=kind)
+    if not isinstance(coordinates[0], list):
+        raise invalid(_("A %(kind)s's coordinates are nested too shallowly.") % {"kind": kind})
+    items = [canonical_coordinates(kind, item, depth=depth - 1, part=True) for item in coordinates]
+    check_line(kind, items, depth=depth)
+    return items
+
+
+def check_line(kind, positions, *, depth):
+    """Lines need two positions; polygon rings four, closed."""
+    is_line = depth == 1 and kind in {"LineString", "MultiLineString"}
+    is_ring = depth == 1 and kind in {"Polygon", "MultiPolygon"}
+    if is_line and len(positions) < 2:
+        raise invalid(_("A line needs at least two positions."))
+    if is_ring and (len(positions) < 4 or positions[0] != positions[-1]):
+        raise invalid(_("A polygon's ring needs at least four positions, the last the same as the first."))
+
+
+def canonical_position(coordinates, *, kind):
+    # Two dimensions only: a third coordinate is never checked by the spatial
+    # libraries, and extreme values there crash GEOS's WKT writer.
+    if any(isinstance(item, list) for item in coordinates):
+        raise invalid(_("A %(kind)s's coordinates are nested too deeply.") % {"kind": kind})
+    if len(coordinates) != 2 or not all(is_number(n) for n in coordinates):
+        raise invalid(_("A position must be two numbers: longitude, latitude."))
+    lon, lat = (finite_float(n) for n in coordinates)
+    check_lon_lat(lon, lat)
+    return [lon, lat]
 
 
 def is_crs_key(key):
@@ -164,29 +261,16 @@ def crs_name(crs):
     return None
 
 
-def check_positions(coordinates, *, depth):
-    """Walk nested coordinate arrays; every position is [lon, lat(, z)]."""
-    if depth > MAX_NESTING:
-        raise invalid(_("The GeoJSON is nested too deeply."))
-    if not isinstance(coordinates, list):
-        raise invalid(_("GeoJSON coordinates must be arrays of numbers."))
-    if coordinates and not isinstance(coordinates[0], list):
-        check_position(coordinates)
-        return
-    for item in coordinates:
-        check_positions(item, depth=depth + 1)
-
-
-def check_position(position):
-    # Two dimensions only: a third coordinate is never checked by the spatial
-    # libraries, and extreme values there crash GEOS's WKT writer.
-    if len(position) != 2 or not all(is_number(n) for n in position):
-        raise invalid(_("A position must be two numbers: longitude, latitude."))
-    check_lon_lat(position[0], position[1])
-
-
 def is_number(value):
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def finite_float(number):
+    """A JSON integer may have hundreds of digits: too large for a float."""
+    try:
+        return float(number)
+    except OverflowError:
+        raise invalid(_("Coordinates must be finite numbers."), "out_of_range") from None
 
 
 def check_lon_lat(lon, lat):
@@ -210,21 +294,56 @@ def geometry_from_wkt(text):
     srid = match["srid"]
     if srid is not None and srid.strip() != str(WGS84_SRID):
         raise invalid(_("Only WGS84 longitude/latitude (EPSG:4326) is accepted."), "crs")
+    if match["body"].upper() == "EMPTY":
+        raise empty_error(part=False)
+    if WKT_EMPTY.search(text, match.end()):
+        raise empty_error(part=True)
+    check_wkt_parentheses(text, start=match.start("body"))
     try:
         return GEOSGeometry(text)
     except (GEOSException, ValueError, TypeError):
         raise invalid(_("This WKT is not a valid geometry.")) from None
 
 
+def check_wkt_parentheses(text, *, start):
+    """Refuse WKT nested too deeply for GEOS's recursive parser, and any text
+    after the geometry's closing parenthesis, which GEOS would ignore."""
+    depth = 0
+    for parenthesis in WKT_PARENTHESIS.finditer(text, start):
+        depth += 1 if parenthesis[0] == "(" else -1
+        if depth > MAX_NESTING:
+            raise invalid(_("The WKT is nested too deeply."))
+        if depth == 0:
+            tail = text[parenthesis.end() :].strip()
+            if tail:
+                raise invalid(
+                    _("Nothing may follow the geometry's last parenthesis; found %(tail)s.")
+                    % {"tail": describe(tail)}
+                )
+            return
+    raise invalid(_("This WKT is not a valid geometry: its parentheses are not balanced."))
+
+
 def check_geometry(geometry):
     if geometry.empty:
-        raise invalid(_("The geometry is empty."))
+        raise empty_error(part=False)
+    if has_empty_part(geometry):
+        raise empty_error(part=True)
     if geometry.hasz:
         raise invalid(_("Give two coordinates per point (longitude, latitude), not three."))
     for lon, lat in iter_lon_lat(geometry.coords):
         check_lon_lat(lon, lat)
     if not geometry.valid:
         raise invalid(_("The geometry is not valid: %(reason)s") % {"reason": geometry.valid_reason})
+
+
+def has_empty_part(geometry):
+    # A polygon iterates over its rings, a collection over its members.
+    if geometry.empty:
+        return True
+    if isinstance(geometry, Polygon | GeometryCollection):
+        return any(has_empty_part(part) for part in geometry)
+    return False
 
 
 def iter_lon_lat(coords):
@@ -293,14 +412,37 @@ class SafeGeometryFormMixin:
         if self.disabled:
             return initial
         # A form redisplayed after an error re-renders the submitted text; the
-        # widget would parse it with GDAL, so hand it a checked geometry or
-        # nothing at all.
+        # widget would parse it with GDAL, so hand it a checked geometry. Text
+        # that is refused redisplays what was there before: an empty map
+        # would erase the stored geometry when the editor saves again.
         if isinstance(data, str) and data.strip():
             try:
                 return parse_geometry(data)
             except ValidationError:
-                return None
+                return initial
         return super().bound_data(data, initial)
+
+
+class SafeMapWidgetMixin:
+    """For a map widget: text (a redisplayed form's, or an add form's initial
+    value from the URL) is read by parse_geometry, and the geometry is written
+    as GeoJSON from its coordinates, never through GDAL."""
+
+    def deserialize(self, value):
+        try:
+            return parse_geometry(value)
+        except ValidationError:
+            return None
+
+    def serialize(self, value):
+        return json.dumps(geojson_of(value)) if value else ""
+
+
+def geojson_of(geometry):
+    """A GeoJSON geometry object from a GEOS geometry, without GDAL."""
+    if geometry.geom_type == "GeometryCollection":
+        return {"type": "GeometryCollection", "geometries": [geojson_of(member) for member in geometry]}
+    return {"type": geometry.geom_type, "coordinates": geometry.coords}
 
 
 class SafePointFormField(SafeGeometryFormMixin, forms.PointField):

@@ -1,7 +1,8 @@
-"""Load and fault tests of the site as `make serve` runs it (gunicorn,
-DEBUG off, WhiteNoise), on loopback, against a throwaway copy of the database.
+"""Load and fault tests of the site as `make serve` runs it (nginx in front
+of gunicorn, DEBUG off, WhiteNoise), on loopback, against a throwaway copy of
+the database.
 
-    python scripts/loadtest.py [all|load|faults]      (make loadtest: all)
+    python scripts/loadtest.py [all|load|faults|slow]      (make loadtest: all)
 
 load    wrk keeps LOADTEST_CONNECTIONS (50) connections busy for
         LOADTEST_SECONDS (60) over a mix of URLs built from the database:
@@ -17,13 +18,19 @@ faults  1. SIGKILL one gunicorn worker in the middle of a wrk run: at most the
            for a few seconds: pages get the 503 page and the API JSON 503,
            with Retry-After and never a 500 or a traceback; once the lock is
            released every request succeeds again, with no restart.
+        3. Slow clients (also alone: `slow`): as many sockets as there are
+           workers send half a request header, and as many again a body
+           shorter than its Content-Length; meanwhile a normal client's
+           requests are answered fast (p99 < 1 s), and the slow sockets end
+           (closed, or a 4xx) within seconds, never with a 5xx.
 
 Exits non-zero when any of that does not hold. Settings from the
 environment: LOADTEST_SECONDS, LOADTEST_CONNECTIONS, LOADTEST_THREADS (wrk
 threads), WEB_CONCURRENCY (gunicorn workers, default 2 per core as in
 gunicorn.conf.py), LOADTEST_DATABASE (default db.sqlite3),
 LOADTEST_MAX_DETAILS (detail pages per entity, default 100), LOADTEST_KEEP=1
-(keep the temporary directory: database copy and gunicorn's logs)."""
+(keep the temporary directory: database copy and the servers' logs),
+LOADTEST_FRONT=0 (gunicorn alone, without nginx: to see what the front holds)."""
 
 import argparse
 import os
@@ -31,6 +38,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import statistics
 import sys
@@ -42,9 +50,9 @@ import urllib.request
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from serving import ROOT, free_port, gunicorn, paths_lua, wrk
+from serving import ROOT, behind_front, free_port, gunicorn, paths_lua, wrk
 
 sys.path.insert(0, str(ROOT))
 
@@ -79,6 +87,29 @@ REPLACEMENT_DEADLINE_SECONDS = 10
 # fail, two or more per client in turn.
 LOCK_BEYOND_TIMEOUT_SECONDS = 7
 PROBERS = 4
+
+# Slow clients: a normal client keeps asking while they hold their sockets,
+# each request given this long; the bar for its p99.
+NORMAL_REQUEST_TIMEOUT_SECONDS = 5
+NORMAL_P99_BAR_SECONDS = 1.0
+# The front ends a stalled header or body after 5 s; a slow socket must be
+# ended by this. Each is watched this long at most: past gunicorn's 30 s
+# worker timeout, to show what happens without the front.
+SLOW_END_DEADLINE_SECONDS = 15
+SLOW_WATCH_SECONDS = 40
+# Half a request header: no blank line ever comes.
+HALF_HEADER = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: loadtest-slow\r\nAccept: te"
+# A form whose body stops short of its Content-Length. The CSRF cookie makes
+# Django read the body to look for the form's token, rather than refuse the
+# request before reading it.
+SHORT_BODY = (
+    b"POST /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: loadtest-slow\r\n"
+    b"Cookie: csrftoken=loadtestloadtestloadtestloadtest\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n"
+    b"username=slow&password="
+)
+# gunicorn alone, as `make serve` ran before it had a front (LOADTEST_FRONT=0).
+FRONT = os.environ.get("LOADTEST_FRONT", "1") != "0"
 
 
 # ---------------------------------------------------------------------------
@@ -528,6 +559,88 @@ def database_fault(server, database_path, log_path, paths):
     return report("Fault 2 (database unavailable)", checks)
 
 
+class SlowClient(threading.Thread):
+    """Sends `head` on a new connection, then nothing more, and notes how
+    and when the server ends it: a status code, "closed", or "still open"."""
+
+    def __init__(self, address, kind, head):
+        super().__init__()
+        self.kind = kind
+        self.sock = socket.create_connection(address, timeout=SLOW_WATCH_SECONDS)
+        self.sock.sendall(head)
+        self.sent_at = time.monotonic()
+        self.outcome, self.seconds = None, None
+
+    def run(self):
+        with self.sock:
+            try:
+                answer = self.sock.recv(4096)
+                status = re.match(rb"HTTP/1\.[01] (\d{3})", answer)
+                self.outcome = int(status.group(1)) if status else "closed"
+            except ConnectionResetError:
+                self.outcome = "closed"
+            except TimeoutError:
+                self.outcome = "still open"
+        self.seconds = time.monotonic() - self.sent_at
+
+
+def normal_requests(base_url, paths, slow):
+    """A normal client's requests, one after another, as long as any of the
+    `slow` clients holds its socket: [(status or the error, seconds taken)]."""
+    results, index = [], 0
+    while not results or any(client.is_alive() for client in slow):
+        started = time.monotonic()
+        try:
+            status = fetch(base_url + paths[index % len(paths)], timeout=NORMAL_REQUEST_TIMEOUT_SECONDS)[0]
+        except OSError as error:  # a timeout, refused or reset connection
+            status = type(error).__name__
+        results.append((status, time.monotonic() - started))
+        index += 1
+    return results
+
+
+def slow_clients_fault(server, paths):
+    url = urlsplit(server.url)
+    address = (url.hostname, url.port)
+    print(
+        f"\nFault 3: slow clients: {WORKERS} sockets send half a request header and {WORKERS} a body "
+        "shorter than its Content-Length, while a normal client asks for pages..."
+    )
+    slow = [SlowClient(address, "half header", HALF_HEADER) for _ in range(WORKERS)]
+    slow += [SlowClient(address, "short body", SHORT_BODY) for _ in range(WORKERS)]
+    for client in slow:
+        client.start()
+    # Pages and API answers, each of which needs a worker.
+    normal_paths = [path for path in paths if path.startswith(("/api/v1/", "/bases/", "/cities/"))][:20]
+    normal = normal_requests(server.url, normal_paths or ["/"], slow)
+    for client in slow:
+        client.join()
+    times = [seconds for _status, seconds in normal]
+    failed = [(status, seconds) for status, seconds in normal if not isinstance(status, int) or status >= 400]
+    print(
+        f"  normal client: {len(normal)} requests, p50 {percentile(times, 0.5) * 1000:.0f} ms, "
+        f"p99 {percentile(times, 0.99) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms, "
+        f"{len(failed)} failed" + (f" (e.g. {failed[0][0]})" if failed else "")
+    )
+    for kind in ("half header", "short body"):
+        ends = Counter(str(client.outcome) for client in slow if client.kind == kind)
+        longest = max(client.seconds for client in slow if client.kind == kind)
+        print(f"  {kind}: " + ", ".join(f"{count} x {outcome}" for outcome, count in ends.items()), end="")
+        print(f", the last after {longest:.1f} s")
+    checks = {
+        f"normal requests answered fast meanwhile (p99 < {NORMAL_P99_BAR_SECONDS:.0f} s)": bool(times)
+        and percentile(times, 0.99) < NORMAL_P99_BAR_SECONDS,
+        "every normal request succeeded": not failed,
+        "no slow socket got a 5xx": not any(
+            isinstance(client.outcome, int) and client.outcome >= 500 for client in slow
+        ),
+        f"every slow socket ended (closed or a 4xx) within {SLOW_END_DEADLINE_SECONDS} s": all(
+            client.outcome != "still open" and client.seconds < SLOW_END_DEADLINE_SECONDS for client in slow
+        ),
+    }
+    return report("Fault 3 (slow clients)", checks)
+
+
 # The last line of a traceback, and Django's line naming the URL.
 EXCEPTION_LINE = re.compile(
     r"^[\w.]+(Error|Exception|DoesNotExist|NoReverseMatch): .*|^Internal Server Error: .*"
@@ -558,10 +671,13 @@ def report(title, checks):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("phase", nargs="?", choices=["all", "load", "faults"], default="all")
+    parser.add_argument("phase", nargs="?", choices=["all", "load", "faults", "slow"], default="all")
     phase = parser.parse_args().phase
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is missing: `bash scripts/system-deps.sh wrk` installs it (Debian/Ubuntu).")
+    for tool in ("wrk", "nginx") if FRONT else ("wrk",):
+        if not shutil.which(tool, path=f"{os.environ.get('PATH', '')}:/usr/sbin"):
+            raise SystemExit(
+                f"{tool} is missing: `bash scripts/system-deps.sh nginx wrk` installs it (Debian/Ubuntu)."
+            )
     if not DATABASE.exists():
         raise SystemExit(f"No database at {DATABASE}; run `make db` first.")
 
@@ -574,7 +690,7 @@ def main():
     weighted = build_paths(database_url)
     paths = sorted({path for path, _weight in weighted})
     lua = paths_lua(expand(weighted))
-    log_path, access_path = workdir / "gunicorn.log", workdir / "access.log"
+    log_path, access_path = workdir / "server.log", workdir / "access.log"
     environment = {
         "DATABASE_URL": database_url,
         "API_ANON_RATE": API_ANON_RATE,
@@ -596,8 +712,10 @@ def main():
         print("  (other processes are busy: they share the CPU with gunicorn and wrk and lower the figures)")
 
     passed = True
-    with gunicorn(free_port(), environment, WORKERS, log_path) as server:
-        print(f"gunicorn (make serve's settings, DEBUG off) on {server.url}, workers {server.worker_pids()}")
+    serve = behind_front if FRONT else gunicorn
+    with serve(free_port(), environment, WORKERS, log_path) as server:
+        served = "nginx in front of gunicorn" if FRONT else "gunicorn alone (LOADTEST_FRONT=0)"
+        print(f"{served} (make serve's settings, DEBUG off) on {server.url}, workers {server.worker_pids()}")
         log = AccessLog(access_path)
         passed = check_every_path(server, paths)
         if not passed:
@@ -608,15 +726,22 @@ def main():
         if passed and phase in ("all", "faults"):
             passed &= worker_kill_fault(server, lua, log)
             passed &= database_fault(server, database_path, log_path, paths)
+        if passed and phase in ("all", "faults", "slow"):
+            passed &= slow_clients_fault(server, paths)
 
     if not passed:
         print_server_errors(log_path)
-    ran = {"all": "load test and fault tests", "load": "load test", "faults": "fault tests"}[phase]
+    ran = {
+        "all": "load test and fault tests",
+        "load": "load test",
+        "faults": "fault tests",
+        "slow": "slow clients",
+    }[phase]
     print(f"\n{'PASS' if passed else 'FAIL'}: {ran}.")
     if passed and not os.environ.get("LOADTEST_KEEP"):
         shutil.rmtree(workdir)
     else:
-        print(f"gunicorn's log: {log_path}; access log: {access_path}")
+        print(f"gunicorn's and nginx's log: {log_path}; gunicorn's access log: {access_path}")
     return 0 if passed else 1
 
 

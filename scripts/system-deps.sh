@@ -3,7 +3,8 @@
 # SpatiaLite, plus the distribution's python3 with venv and gettext (to
 # compile the translations). Installs them with
 # apt-get when run as root on Debian/Ubuntu; otherwise says what to install.
-# Usage: scripts/system-deps.sh [extra Debian packages...]
+# Usage: scripts/system-deps.sh [extra Debian packages...], e.g. nginx for
+# `make serve`, wrk for the load test and the benchmark.
 set -euo pipefail
 
 DEBIAN_PACKAGES=(gdal-bin libsqlite3-mod-spatialite python3-venv gettext "$@")
@@ -29,6 +30,15 @@ if [ "$(uname -s)" = "Darwin" ]; then
       echo "then run make again with PYTHON=\$(brew --prefix)/bin/python3." >&2
       exit 1
     }
+  done
+  # The serving tools (their Debian package names are their commands).
+  for tool in "$@"; do
+    case "$tool" in
+      nginx | wrk) command -v "$tool" >/dev/null || {
+        echo "Missing $tool. Install it with Homebrew: brew install $tool" >&2
+        exit 1
+      } ;;
+    esac
   done
   exit 0
 fi

@@ -1,10 +1,13 @@
 """Editor screens: every model's pages, the map widget, and bounded queries."""
 
+import html
 import json
+import re
 from http import HTTPStatus
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -19,6 +22,9 @@ from clusters.models import (
     Sector,
 )
 from tests import factories
+from tests.gdal import assert_gdal_not_called
+from tests.geometry_payloads import FIXED, gc_wkt, random_payloads
+from tests.test_editorial import admin_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -297,3 +303,111 @@ def test_editor_sees_an_editable_map(admin_client):
     html = admin_client.get(admin_url(City, "change", city.pk)).content.decode()
 
     assert 'data-modifiable="true"' in html
+
+
+# ---------------------------------------------------------------------------
+# Hostile geometry in the map widget: a form error, the stored area kept
+# ---------------------------------------------------------------------------
+
+STORED_AREA = MultiPolygon(Polygon.from_bbox((114, 30, 115, 31)), srid=4326)
+HOSTILE_AREAS = [
+    "wkt-multipolygon-empty-part",
+    "geojson-multipolygon-empty-second",
+    "wkt-collection-9-deep",
+    "wkt-collection-10000-deep",
+    "geojson-collection-100-deep",
+    "geojson-huge-int",
+    "wkt-huge-int",
+    "geojson-type-object",
+    "geojson-type-list",
+    "wkt-trailing-geometry",
+]
+
+
+def as_text(payload):
+    return payload if isinstance(payload, str) else json.dumps(payload)
+
+
+def post_area(client, base, area):
+    """The base's change form posted back as it was opened, with `area`."""
+    url = admin_url(PlannedBase, "change", base.pk)
+    return client.post(url, admin_form_data(client.get(url), area=area))
+
+
+def map_geometry(response):
+    """The geometry the redisplayed map widget shows (its hidden textarea)."""
+    textarea = re.search(r'<textarea id="id_area"[^>]*>([^<]*)</textarea>', response.content.decode())
+    return GEOSGeometry(html.unescape(textarea[1])) if textarea[1] else None
+
+
+def assert_area_kept(base):
+    base.refresh_from_db()
+    assert base.area is not None and base.area.equals_exact(STORED_AREA, tolerance=0)
+
+
+@pytest.mark.parametrize("name", HOSTILE_AREAS)
+def test_a_hostile_area_is_a_form_error_and_the_stored_area_stays(admin_client, name):
+    base = factories.PlannedBaseFactory(area=STORED_AREA)
+
+    response = post_area(admin_client, base, as_text(FIXED[name]))
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.context["adminform"].form.errors["area"]
+    assert_area_kept(base)
+    # The map shows the stored outline again: an empty one would be saved next time.
+    assert map_geometry(response).equals_exact(STORED_AREA, tolerance=0)
+
+
+def test_a_collection_at_the_nesting_limit_is_redisplayed_on_the_map(admin_client):
+    """Parsed, refused as the wrong type, and drawn again without GDAL."""
+    base = factories.PlannedBaseFactory(area=STORED_AREA)
+
+    response = post_area(admin_client, base, gc_wkt(7))
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Invalid geometry type" in " ".join(response.context["adminform"].form.errors["area"])
+    assert map_geometry(response).geom_type == "GeometryCollection"
+    assert_area_kept(base)
+
+
+def test_a_good_area_from_the_map_is_saved(admin_client):
+    """The counterpart of the refusals above: the same form saves a good area."""
+    base = factories.PlannedBaseFactory(area=STORED_AREA)
+    area = MultiPolygon(Polygon.from_bbox((112, 29, 113, 30)), srid=4326)
+
+    response = post_area(admin_client, base, area.json)
+
+    assert response.status_code == HTTPStatus.FOUND
+    base.refresh_from_db()
+    assert base.area.equals_exact(area, tolerance=0)
+
+
+def test_a_hostile_initial_area_in_the_add_form_url_never_reaches_gdal(admin_client, gdal_trap):
+    crs_file = {
+        "type": "Point",
+        "coordinates": [114, 30],
+        "crs": {"type": "name", "properties": {"name": "/x"}},
+    }
+
+    response = admin_client.get(admin_url(PlannedBase, "add"), {"area": json.dumps(crs_file)})
+
+    assert response.status_code == HTTPStatus.OK
+    assert_gdal_not_called(gdal_trap)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [payload for _name, payload in random_payloads(seed=6, count=40)],
+    ids=[name for name, _payload in random_payloads(seed=6, count=40)],
+)
+def test_a_random_hostile_area_is_saved_whole_or_refused_keeping_the_stored_one(admin_client, payload):
+    base = factories.PlannedBaseFactory(area=STORED_AREA)
+
+    response = post_area(admin_client, base, as_text(payload))
+
+    assert response.status_code in {HTTPStatus.OK, HTTPStatus.FOUND}
+    base.refresh_from_db()
+    if response.status_code == HTTPStatus.OK:
+        assert_area_kept(base)
+    else:
+        assert base.area is not None and not base.area.empty

@@ -10,12 +10,21 @@ the parameter it is about.
 """
 
 import json
+import sys
 from http import HTTPStatus
 
 import pytest
+from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from django.urls import resolve, reverse
+from rest_framework.exceptions import ValidationError
+from rest_framework.test import APIClient
 
+from clusters.api.fields import SafeGeometryField
 from clusters.api.urls import router
+from clusters.models import City, PlannedBase
+from tests import factories
+from tests.geometry_payloads import FIXED, random_payloads
+from tests.test_api_writes import make_user, write_permissions
 
 pytestmark = pytest.mark.django_db
 
@@ -376,3 +385,87 @@ def test_a_detail_refuses_a_nul_in_a_parameter(client, reference_data, basename)
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert_handled(response, "fields")
+
+
+# ---------------------------------------------------------------------------
+# Geometry in a write's body: a JSON 400 naming the field, the stored one kept
+# ---------------------------------------------------------------------------
+
+STORED_AREA = MultiPolygon(Polygon.from_bbox((114, 30, 115, 31)), srid=4326)
+# The body-size limit has its own answer, and a point with 100,000 decimals is
+# a point; every other fixed payload is refused.
+HOSTILE_GEOMETRIES = [name for name in FIXED if name not in {"text-over-the-size-limit", "wkt-long-number"}]
+
+
+@pytest.fixture
+def geometry_editor(reference_data):
+    # A 500 comes back as a response the test can assert on.
+    client = APIClient(raise_request_exception=False)
+    client.force_login(make_user("geometry-editor", write_permissions(City, PlannedBase)))
+    return client
+
+
+def write(client, method, url, body):
+    """A write made on top of the version just read, as a careful client does.
+    Big integers go out as written; NaN and Infinity are the parser's to refuse."""
+    etag = client.get(url)["ETag"]
+    return client.generic(method, url, json.dumps(body), content_type="application/json", HTTP_IF_MATCH=etag)
+
+
+def assert_area_kept(base):
+    base.refresh_from_db()
+    assert base.area is not None and base.area.equals_exact(STORED_AREA, tolerance=0)
+
+
+@pytest.mark.parametrize("name", HOSTILE_GEOMETRIES)
+def test_a_hostile_base_area_is_a_json_400_and_the_stored_area_stays(geometry_editor, name):
+    base = factories.PlannedBaseFactory(area=STORED_AREA)
+
+    response = write(geometry_editor, "PATCH", detail_url("base", base.slug), {"area": FIXED[name]})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.content[:300]
+    assert_handled(response, "area")
+    assert_area_kept(base)
+
+
+@pytest.mark.parametrize("name", HOSTILE_GEOMETRIES)
+def test_a_hostile_city_location_is_a_json_400_and_the_stored_location_stays(geometry_editor, name):
+    city = factories.CityFactory(location=Point(114.31, 30.59, srid=4326))
+
+    response = write(geometry_editor, "PATCH", detail_url("city", city.slug), {"location": FIXED[name]})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST, response.content[:300]
+    assert_handled(response, "location")
+    city.refresh_from_db()
+    assert city.location.coords == (114.31, 30.59)
+
+
+RANDOM_GEOMETRIES = random_payloads(seed=7, count=60)
+
+
+@pytest.mark.parametrize(
+    "payload", [payload for _name, payload in RANDOM_GEOMETRIES], ids=[name for name, _ in RANDOM_GEOMETRIES]
+)
+def test_a_random_base_area_is_stored_whole_or_refused_keeping_the_stored_one(geometry_editor, payload):
+    base = factories.PlannedBaseFactory(area=STORED_AREA)
+
+    response = write(geometry_editor, "PATCH", detail_url("base", base.slug), {"area": payload})
+
+    assert response.status_code in {HTTPStatus.OK, HTTPStatus.BAD_REQUEST}, response.content[:300]
+    assert_handled(response, "area", "JSON")
+    if response.status_code == HTTPStatus.BAD_REQUEST:
+        assert_area_kept(base)
+    else:
+        base.refresh_from_db()
+        assert base.area is not None and not base.area.empty
+
+
+def test_a_geometry_too_deep_to_write_out_again_is_refused():
+    """A body the JSON parser just managed to read can be too deep for
+    json.dumps further down the stack."""
+    deep = [114, 30]
+    for _ in range(sys.getrecursionlimit() + 10):
+        deep = [deep]
+
+    with pytest.raises(ValidationError):
+        SafeGeometryField(PlannedBase, "area").to_internal_value({"type": "Point", "coordinates": deep})

@@ -12,12 +12,18 @@ from django.core.exceptions import ValidationError
 
 from clusters.geo import (
     MAX_GEOMETRY_CHARS,
+    SafeMapWidgetMixin,
     SafeMultiPolygonFormField,
     SafePointFormField,
+    has_empty_part,
     parse_geometry,
     within_belt,
 )
+from clusters.models import PlannedBase
+from clusters.resources import GeometryWidget, PlannedBaseResource
+from tests import factories
 from tests.gdal import assert_gdal_not_called
+from tests.geometry_payloads import FIXED, HOLE, RING, VALID_AREAS, all_payloads, gc_geojson, gc_wkt
 
 WUHAN = (114.31, 30.59)
 WUHAN_GEOJSON = '{"type": "Point", "coordinates": [114.31, 30.59]}'
@@ -306,7 +312,7 @@ BAD_INPUT = [
     ),
     pytest.param("POINT EMPTY", "invalid_geom", "empty", id="wkt-point-empty"),
     pytest.param("GEOMETRYCOLLECTION EMPTY", "invalid_geom", "empty", id="wkt-collection-empty"),
-    pytest.param('{"type":"Point","coordinates":[]}', "invalid_geom", "GeoJSON", id="json-point-empty"),
+    pytest.param('{"type":"Point","coordinates":[]}', "invalid_geom", "empty", id="json-point-empty"),
     pytest.param(
         {"type": "MultiPolygon", "coordinates": []}, "invalid_geom", "empty", id="json-multipolygon-empty"
     ),
@@ -561,3 +567,283 @@ def test_multipolygon_form_field_keeps_a_multipolygon():
 def test_multipolygon_form_field_refuses_bad_input(value):
     with pytest.raises(ValidationError):
         SafeMultiPolygonFormField().clean(value)
+
+
+# ---------------------------------------------------------------------------
+# Empty parts, text after the geometry, huge numbers, odd types, deep nesting
+# ---------------------------------------------------------------------------
+
+REFUSED_WITH_A_REASON = [
+    # (payload in tests.geometry_payloads.FIXED, words of the reason)
+    ("wkt-multipolygon-empty-part", "empty part"),
+    ("wkt-multipolygon-empty-first", "empty part"),
+    ("wkt-polygon-empty", "geometry is empty"),
+    ("wkt-polygon-empty-hole", "empty part"),
+    ("wkt-multipoint-empty-point", "empty part"),
+    ("wkt-multilinestring-empty-line", "empty part"),
+    ("wkt-collection-empty-member", "empty part"),
+    ("wkt-empty-lowercase", "empty part"),
+    ("geojson-multipolygon-empty-polygon", "empty part"),
+    ("geojson-multipolygon-empty-second", "empty part"),
+    ("geojson-multipolygon-empty-ring", "empty part"),
+    ("geojson-polygon-empty-hole", "empty part"),
+    ("geojson-multipoint-empty-point", "empty part"),
+    ("geojson-collection-empty", "geometry is empty"),
+    ("geojson-collection-empty-member", "empty part"),
+    ("geojson-collection-empty-collection", "empty part"),
+    ("geojson-line-one-position", "two positions"),
+    ("geojson-ring-three-positions", "four positions"),
+    ("geojson-ring-unclosed", "the last the same as the first"),
+    ("wkt-ring-one-point-repeated", "not valid"),
+    ("wkt-ring-flat", "not valid"),
+    ("geojson-point-nested", "nested too deeply"),
+    ("geojson-polygon-shallow", "nested too shallowly"),
+    ("geojson-multipolygon-flat", "nested too shallowly"),
+    ("geojson-polygon-hole-is-a-position", "nested too shallowly"),
+    ("wkt-trailing-word", "found 'garbage'"),
+    ("wkt-trailing-parenthesis", "nothing may follow"),
+    ("wkt-trailing-geometry", "nothing may follow"),
+    ("wkt-multipolygon-trailing-parenthesis", "nothing may follow"),
+    ("wkt-trailing-semicolon", "nothing may follow"),
+    ("wkt-unbalanced", "parentheses are not balanced"),
+    ("geojson-text-trailing-junk", "extra data"),
+    ("geojson-huge-int", "finite"),
+    ("geojson-huge-negative-int", "finite"),
+    ("geojson-text-huge-int", "finite"),
+    ("wkt-huge-int", "finite"),
+    ("wkt-huge-negative-int", "finite"),
+    ("geojson-type-object", "not an object"),
+    ("geojson-type-list", "not an array"),
+    ("geojson-type-number", "not a number"),
+    ("geojson-type-long-text", "type must be one of"),
+    ("geojson-text-type-object", "not an object"),
+    ("geojson-member-type-list", "not an array"),
+    ("wkt-collection-9-deep", "nested too deeply"),
+    ("wkt-collection-100-deep", "nested too deeply"),
+    ("wkt-collection-10000-deep", "nested too deeply"),
+    ("geojson-collection-100-deep", "nested too deeply"),
+    ("wkt-parentheses-100000-deep", "nested too deeply"),
+    ("wkt-arabic-indic-digits", "WKT"),
+    ("wkt-fullwidth-letters", "WKT"),
+    ("text-over-the-size-limit", "too large"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"), REFUSED_WITH_A_REASON, ids=[name for name, _ in REFUSED_WITH_A_REASON]
+)
+def test_refuses_a_hostile_geometry_with_its_reason(name, reason):
+    with pytest.raises(ValidationError) as excinfo:
+        parse_geometry(FIXED[name])
+
+    assert reason.lower() in messages(excinfo).lower()
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"), REFUSED_WITH_A_REASON, ids=[name for name, _ in REFUSED_WITH_A_REASON]
+)
+def test_the_area_form_field_refuses_a_hostile_geometry_with_its_reason(name, reason):
+    with pytest.raises(ValidationError) as excinfo:
+        SafeMultiPolygonFormField().clean(FIXED[name])
+
+    assert reason.lower() in messages(excinfo).lower()
+
+
+def test_a_long_type_name_is_shortened_in_the_message():
+    with pytest.raises(ValidationError) as excinfo:
+        parse_geometry({"type": "Point" * 10_000, "coordinates": [114, 30]})
+
+    assert len(messages(excinfo)) < 300
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        pytest.param(
+            GEOSGeometry("MULTIPOLYGON (((114 30, 115 30, 115 31, 114 30)), EMPTY)"), id="multipolygon"
+        ),
+        pytest.param(GEOSGeometry("POLYGON ((114 30, 115 30, 115 31, 114 30), EMPTY)"), id="polygon-hole"),
+        pytest.param(GEOSGeometry("GEOMETRYCOLLECTION (POINT (114 30), LINESTRING EMPTY)"), id="collection"),
+    ],
+)
+def test_a_geometry_object_with_an_empty_part_is_refused(geometry):
+    """The check on the parsed geometry, for input that skips the text checks."""
+    with pytest.raises(ValidationError, match="empty part"):
+        parse_geometry(geometry)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(gc_wkt(7), id="wkt"),
+        pytest.param(gc_geojson(8), id="geojson"),
+        pytest.param("MULTIPOLYGON (((114 30, 115 30, 115 31, 114 30)))\n\t ", id="wkt-trailing-whitespace"),
+    ],
+)
+def test_accepts_nesting_up_to_the_limit_and_trailing_whitespace(value):
+    assert not parse_geometry(value).empty
+
+
+# ---------------------------------------------------------------------------
+# What is accepted is what the database stores
+# ---------------------------------------------------------------------------
+
+
+def stored_area(geometry):
+    """Store `geometry` as a base's area and read it back from the database."""
+    base = factories.PlannedBaseFactory()
+    PlannedBase.objects.filter(pk=base.pk).update(area=geometry)
+    return PlannedBase.objects.get(pk=base.pk).area
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(VALID_AREAS))
+def test_an_accepted_area_is_stored_exactly(name):
+    geometry = SafeMultiPolygonFormField().clean(VALID_AREAS[name])
+
+    stored = stored_area(geometry)
+
+    assert stored is not None
+    assert stored.equals_exact(geometry, tolerance=0)
+
+
+# ---------------------------------------------------------------------------
+# Redisplaying a refused geometry
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["wkt-multipolygon-empty-part", "wkt-collection-10000-deep", "geojson-huge-int"]
+)
+def test_bound_data_of_refused_text_is_the_stored_geometry(name):
+    """An empty map would erase the stored outline on the editor's next save."""
+    stored = MultiPolygon(Polygon.from_bbox((114, 30, 115, 31)), srid=4326)
+    text = FIXED[name] if isinstance(FIXED[name], str) else json.dumps(FIXED[name])
+
+    assert SafeMultiPolygonFormField().bound_data(text, stored) is stored
+
+
+@pytest.mark.parametrize(
+    ("geometry", "geojson"),
+    [
+        pytest.param(
+            MultiPolygon(Polygon(RING, HOLE), Polygon(RING)),
+            {"type": "MultiPolygon", "coordinates": [[RING, HOLE], [RING]]},
+            id="multipolygon",
+        ),
+        pytest.param(Point(*WUHAN), {"type": "Point", "coordinates": list(WUHAN)}, id="point"),
+        pytest.param(
+            GEOSGeometry(gc_wkt(2)),
+            {
+                "type": "GeometryCollection",
+                "geometries": [
+                    {
+                        "type": "GeometryCollection",
+                        "geometries": [{"type": "Point", "coordinates": [114, 30]}],
+                    }
+                ],
+            },
+            id="collection",
+        ),
+    ],
+)
+def test_the_map_widget_writes_geojson_without_gdal(gdal_trap, geometry, geojson):
+    text = SafeMapWidgetMixin().serialize(geometry)
+
+    assert json.loads(text) == geojson
+    assert_gdal_not_called(gdal_trap)
+
+
+@pytest.mark.parametrize(
+    "text", [PASSWD_CRS, FIXED["wkt-collection-10000-deep"], FIXED["wkt-multipolygon-empty-part"]]
+)
+def test_the_map_widget_reads_text_through_parse_geometry(gdal_trap, text):
+    assert SafeMapWidgetMixin().deserialize(text) is None
+    assert_gdal_not_called(gdal_trap)
+
+
+# ---------------------------------------------------------------------------
+# Fuzz: hostile payloads at every parser an entry point uses
+# ---------------------------------------------------------------------------
+
+PAYLOADS = all_payloads(seed=20261206, count=400)
+
+
+def assert_acceptable(geometry):
+    """What parse_geometry hands on is a whole, valid, two-dimensional geometry."""
+    assert geometry.srid == 4326
+    assert not geometry.empty
+    assert not has_empty_part(geometry)
+    assert not geometry.hasz
+    assert geometry.valid
+
+
+@pytest.mark.parametrize(
+    "payload", [payload for _name, payload in PAYLOADS], ids=[name for name, _ in PAYLOADS]
+)
+def test_a_hostile_payload_is_refused_or_whole(payload):
+    try:
+        geometry = parse_geometry(payload)
+    except ValidationError as error:
+        assert error.messages and all(len(message) < 1000 for message in error.messages)
+        return
+    assert_acceptable(geometry)
+
+
+@pytest.mark.parametrize(
+    "payload", [payload for _name, payload in PAYLOADS], ids=[name for name, _ in PAYLOADS]
+)
+def test_form_fields_and_import_refuse_a_hostile_payload_with_a_message(payload):
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    for field in (SafeMultiPolygonFormField(), SafePointFormField()):
+        try:
+            assert_acceptable(field.clean(text))
+        except ValidationError:
+            pass
+        field.bound_data(text, None)
+    for geom_type in ("MULTIPOLYGON", "POINT"):
+        try:
+            assert_acceptable(GeometryWidget(geom_type).clean(payload))
+        except ValueError as error:
+            assert str(error)
+
+
+@pytest.mark.django_db
+def test_every_accepted_fuzz_area_is_stored_whole():
+    accepted = []
+    for _name, payload in PAYLOADS:
+        try:
+            accepted.append(SafeMultiPolygonFormField().clean(payload))
+        except ValidationError:
+            pass
+    assert accepted, "the payloads should include some acceptable areas"
+
+    for geometry in accepted:
+        stored = stored_area(geometry)
+        assert stored is not None and stored.equals_exact(geometry, tolerance=0), geometry.wkt
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "name",
+    [
+        "wkt-multipolygon-empty-part",
+        "geojson-multipolygon-empty-second",
+        "geojson-text-huge-int",
+        "geojson-text-type-object",
+        "wkt-multipolygon-trailing-parenthesis",
+    ],
+)
+def test_an_import_refuses_a_hostile_area_and_keeps_the_stored_one(name):
+    stored = MultiPolygon(Polygon.from_bbox((114, 30, 115, 31)), srid=4326)
+    base = factories.PlannedBaseFactory(area=stored)
+    dataset = PlannedBaseResource().export(PlannedBase.objects.filter(pk=base.pk))
+    row = dict(zip(dataset.headers, dataset[0], strict=True))
+    dataset[0] = tuple({**row, "area": FIXED[name]}.values())
+
+    result = PlannedBaseResource().import_data(dataset, dry_run=False)
+
+    assert result.has_validation_errors()
+    assert "area" in result.invalid_rows[0].field_specific_errors
+    base.refresh_from_db()
+    assert base.area.equals_exact(stored, tolerance=0)

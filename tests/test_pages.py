@@ -793,7 +793,7 @@ def test_description_markdown_is_rendered_and_sanitised(client, segment, languag
 
 
 def test_sanitised_markdown_of_a_base_keeps_the_prose_safe(client):
-    # The rendered description itself is clean even where the meta tag is not.
+    # The rendered description is clean, and so is every attribute taken from it.
     base = factories.PlannedBaseFactory(description=HOSTILE_MARKDOWN)
 
     response = client.get(url_of(base))

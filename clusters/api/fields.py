@@ -7,6 +7,7 @@ from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_slug
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -149,7 +150,7 @@ class SafeGeometryField(GeometryField):
         if value in ("", None):
             return None
         if isinstance(value, dict):
-            value = json.dumps(value)
+            value = geojson_text(value)
         if not isinstance(value, str):
             raise serializers.ValidationError("Give a GeoJSON geometry object (or WKT text) in EPSG:4326.")
         try:
@@ -164,3 +165,15 @@ class SafeGeometryField(GeometryField):
         if isinstance(value, Point) and not value.empty:
             return GeoJsonDict({"type": "Point", "coordinates": [value.x, value.y]})
         return super().to_representation(value)
+
+
+def geojson_text(data):
+    """A GeoJSON object as text for the form field. The JSON parser bounds a
+    request body's nesting, but an object built in code may be too deep for
+    json.dumps, or hold an integer too long to print."""
+    try:
+        return json.dumps(data)
+    except (RecursionError, ValueError):
+        raise serializers.ValidationError(
+            _("The GeoJSON is nested too deeply or holds a number too long.")
+        ) from None

@@ -1,5 +1,5 @@
-"""Template helpers: names in the reader's language, sanitised Markdown,
-feed links that keep a list's filters, "cite this record"."""
+"""Template helpers: names in the reader's language, sanitised Markdown and
+its plain text, feed links that keep a list's filters, "cite this record"."""
 
 import html
 
@@ -7,6 +7,7 @@ import markdown as markdown_lib
 import nh3
 from django import template
 from django.urls import reverse, translate_url
+from django.utils.html import strip_tags
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
@@ -99,6 +100,16 @@ def render_markdown(text):
     )
     # nh3 has removed every tag, attribute and URL scheme not allowed above.
     return mark_safe(clean)  # nosec B308 B703
+
+
+@register.filter
+def markdown_text(text):
+    """The words a reader sees of Markdown, as plain text: no tags, no
+    entities, and not marked safe, so that wherever it is written (an
+    attribute, a title, a feed) it is escaped there, once. Tags stripped
+    from sanitised HTML alone would leave its quotes raw, marked safe: a
+    description could then close <meta content="..."> and add attributes."""
+    return html.unescape(strip_tags(render_markdown(text))).strip()
 
 
 # Parameters that arrange a list page rather than choose its records; a feed
