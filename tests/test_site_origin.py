@@ -139,3 +139,7 @@ def test_production_names_its_site_url():
 )
 def test_local_serving_defaults_to_the_loopback_origin(debug, allowed_hosts):
     assert site_url_setting("", debug=debug, allowed_hosts=allowed_hosts) == "http://127.0.0.1:8000"
+    assert (
+        site_url_setting("", debug=debug, allowed_hosts=allowed_hosts, local_port=9000)
+        == "http://127.0.0.1:9000"
+    )

@@ -36,16 +36,16 @@ def check_production_secrets(secret_key, allowed_hosts):
 
 # Hosts that only this machine reaches, as `make serve` and the tests name them.
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1", "testserver"}
-LOCAL_SITE_URL = "http://127.0.0.1:8000"
 
 
-def site_url_setting(value, *, debug, allowed_hosts):
+def site_url_setting(value, *, debug, allowed_hosts, local_port=8000):
     """SITE_URL as `scheme://host[:port]`, the origin of every absolute URL the
-    site writes. Unset, it is the local server's origin, which only a site
-    served to this machine alone (DEBUG, or loopback ALLOWED_HOSTS) may rely on."""
+    site writes. Unset, it is the local server's origin (on `local_port`),
+    which only a site served to this machine alone (DEBUG, or loopback
+    ALLOWED_HOSTS) may rely on."""
     if not value:
         if debug or all(host.strip() in LOCAL_HOSTS for host in allowed_hosts):
-            return LOCAL_SITE_URL
+            return f"http://127.0.0.1:{local_port}"
         raise ImproperlyConfigured(
             "SITE_URL is not set: name the origin readers reach the site at, "
             "e.g. SITE_URL=https://clusters.example.org (links in pages, feeds and the API use it)."

@@ -42,8 +42,14 @@ if not DEBUG:
 # stable addresses and citations, feeds, the sitemap, the API's links. Never
 # the request's Host, which a client chooses (any port of an allowed host)
 # and the shared answer cache would pass on to every reader. Required unless
-# the site is served to this machine only (DEBUG, or loopback ALLOWED_HOSTS).
-SITE_URL = site_url_setting(env.str("SITE_URL", default=""), debug=DEBUG, allowed_hosts=ALLOWED_HOSTS)
+# the site is served to this machine only (DEBUG, or loopback ALLOWED_HOSTS),
+# where it is http://127.0.0.1:$PORT (as `make run` and `make serve` set it).
+SITE_URL = site_url_setting(
+    env.str("SITE_URL", default=""),
+    debug=DEBUG,
+    allowed_hosts=ALLOWED_HOSTS,
+    local_port=env.int("PORT", default=8000),
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
