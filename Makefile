@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 	fixtures clean messages makemessages loadtest bench bench-smoke deploy-check security-lint api-fuzz
 
 run: setup db
-	$(MANAGE) runserver 127.0.0.1:$(PORT)
+	PORT=$(PORT) $(MANAGE) runserver 127.0.0.1:$(PORT)
 
 # As in production: nginx on BIND (default 127.0.0.1:$(PORT)) reads whole
 # requests, so slow clients never hold a worker, and hands them to gunicorn
@@ -32,7 +32,8 @@ run: setup db
 # DEBUG off, static files collected and served by WhiteNoise. Ctrl-C stops
 # both. See scripts/serve.py and deploy/nginx.conf.template.
 # A real deployment sets its own SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL.
-SERVE_ENV := DEBUG=False ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost}
+# PORT: links in answers name http://127.0.0.1:$(PORT) unless SITE_URL is set.
+SERVE_ENV := DEBUG=False ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost} PORT=$(PORT)
 serve: setup db
 	@bash scripts/system-deps.sh nginx
 	$(SERVE_ENV) $(MANAGE) collectstatic --no-input --verbosity 0

@@ -8,13 +8,14 @@ class ClustersConfig(AppConfig):
 
     def ready(self):
         from django.db.backends.signals import connection_created
-        from django.db.models.signals import m2m_changed, post_delete, post_save
+        from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
-        from clusters.caching import note_change
+        from clusters.caching import create_cache_tables, note_change
 
         for signal in (post_save, post_delete, m2m_changed):
             signal.connect(note_change, dispatch_uid=f"clusters-revision-{signal}")
         connection_created.connect(restore_busy_timeout, dispatch_uid="clusters-busy-timeout")
+        post_migrate.connect(create_cache_tables, sender=self, dispatch_uid="clusters-cache-tables")
 
 
 def restore_busy_timeout(sender, connection, **kwargs):

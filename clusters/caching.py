@@ -3,9 +3,12 @@
 Every answer an anonymous reader gets from the public pages or the API is
 keyed by the site revision (one row, bumped after each committed write to
 the clusters app's tables) and by what was asked: method, path and query,
-language and Accept header. The same key is the answer's ETag, so a client
+language and, for the API, the format the Accept header selects. A keyed
+hash of the two is both the cache key and the answer's ETag, so a client
 that already holds the current answer gets a 304 without the view running,
-and a cached answer is served without rendering it again.
+and a cached answer is served without rendering it again. The hash keeps
+the revision itself private: it counts every save, drafts included, which
+anonymous readers must not watch.
 
 Editors (anyone logged in, or sending an API token) always get a fresh
 answer: they may see drafts, which must never reach the shared cache.
@@ -16,12 +19,17 @@ import time
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.management import call_command
 from django.db import DatabaseError, connections, transaction
 from django.db.models import F
 from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.crypto import salted_hmac
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import parse_etags
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from clusters.models import SiteRevision, now
 
@@ -79,6 +87,13 @@ def is_cached_model(model):
     )
 
 
+def create_cache_tables(using="default", **kwargs):
+    """post_migrate receiver: the tables of database caches (the API
+    throttle's counters by default) are made with the rest of the schema,
+    by `migrate` (so `make db`) and the test database's set-up alike."""
+    call_command("createcachetable", database=using, verbosity=0)
+
+
 def fragment_cache(request):
     """Template context for `{% cache fragment_seconds name site_revision … %}`:
     fragments are retired with the revision like whole answers."""
@@ -119,9 +134,9 @@ class PublicCacheMiddleware:
             # No revision, no shared answer: the view runs (and reports the
             # database's state as it does without the cache).
             return None
-        digest = request_digest(request)
-        request.public_etag = f'W/"{revision}-{digest}"'
-        request.public_cache_key = f"public:{revision}:{digest}"
+        tag = answer_tag(revision=revision, digest=request_digest(request, view_func, view_kwargs))
+        request.public_etag = f'W/"{tag}"'
+        request.public_cache_key = f"public:{tag}"
         if request.public_etag in parse_etags(request.headers.get("If-None-Match", "")):
             response = HttpResponseNotModified()
             response["ETag"] = request.public_etag
@@ -155,14 +170,37 @@ def is_anonymous(request):
     return not request.user.is_authenticated
 
 
-def request_digest(request):
+def request_digest(request, view_func, view_kwargs):
     parts = [
         request.method,
         request.get_full_path(),
         getattr(request, "LANGUAGE_CODE", ""),
-        request.META.get("HTTP_ACCEPT", ""),
+        answer_format(request, view_func, view_kwargs),
     ]
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=12).hexdigest()
+
+
+def answer_format(request, view_func, view_kwargs):
+    """What of the Accept header the answer depends on: nothing for pages,
+    the media type DRF picks for an API view. Keyed by the header as sent,
+    every variant of it would be one more copy of the same answer."""
+    view_class = getattr(view_func, "cls", None)
+    if view_class is None or not issubclass(view_class, APIView):
+        return ""
+    renderer_classes = view_func.initkwargs.get("renderer_classes", view_class.renderer_classes)
+    try:
+        _renderer, media_type = view_class.content_negotiation_class().select_renderer(
+            Request(request), [renderer() for renderer in renderer_classes], view_kwargs.get("format")
+        )
+    except NotAcceptable:
+        return request.META.get("HTTP_ACCEPT", "")  # a 406, which is never stored
+    return media_type
+
+
+def answer_tag(*, revision, digest):
+    """Names one answer at one revision, opaquely (keyed with SECRET_KEY)."""
+    value = f"{revision}:{digest}"
+    return salted_hmac("clusters.caching.answer_tag", value, algorithm="sha256").hexdigest()[:32]
 
 
 def plain_copy(response):

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from clusters.links import absolute_url
 from clusters.models import DatePrecision, DocumentKind, PolicyDocument
 
 SITE_NAME = "Yangtze Clusters"
@@ -51,8 +52,9 @@ class Citation:
 
 
 def cite(record, *, request, accessed_on=None):
-    """How to cite `record`, as seen through `request`, on `accessed_on` (today)."""
-    url = record_url(record, request=request)
+    """How to cite `record`, as seen through `request`, on `accessed_on` (today).
+    The URL names the configured site origin, never the request's Host."""
+    url = record_url(record)
     accessed_on = accessed_on or timezone.localdate()
     return Citation(
         url=url,
@@ -61,9 +63,9 @@ def cite(record, *, request, accessed_on=None):
     )
 
 
-def record_url(record, *, request):
+def record_url(record):
     with translation.override(settings.LANGUAGE_CODE):
-        return request.build_absolute_uri(record.get_absolute_url())
+        return absolute_url(record.get_absolute_url())
 
 
 def bibtex_key(record):

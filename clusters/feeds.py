@@ -18,6 +18,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from clusters import views
+from clusters.links import absolute_url
 from clusters.templatetags.clusters_tags import filter_parameters, local_name, markdown_text
 
 MAX_ITEMS = 50
@@ -76,11 +77,16 @@ class ListFeed(Feed):
     def subtitle(self, selection):
         return str(self.list_view.page_description)
 
+    # Absolute URLs on the site's origin: Django would otherwise prefix the
+    # request's Host, which a client chooses.
     def link(self, selection):
-        return reverse(self.list_route) + selection.query_string
+        return absolute_url(reverse(self.list_route) + selection.query_string)
 
     def feed_url(self, selection):
-        return reverse(self.feed_route) + selection.query_string
+        return absolute_url(reverse(self.feed_route) + selection.query_string)
+
+    def item_link(self, record):
+        return absolute_url(record.get_absolute_url())
 
     def items(self, selection):
         # Newest first by publication. Records loaded from fixtures have no

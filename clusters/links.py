@@ -1,6 +1,8 @@
-"""URLs by slug without reversing each one: a list of 50 rows names a few
-hundred URLs, and Django's reverse() was a large part of its cost."""
+"""URLs by slug without reversing each one (a list of 50 rows names a few
+hundred URLs, and Django's reverse() was a large part of its cost), and
+absolute URLs on the configured site origin."""
 
+from django.conf import settings
 from django.urls import get_script_prefix, reverse
 from django.utils.translation import get_language
 
@@ -26,9 +28,32 @@ def slug_path(view_name, slug):
 
 
 def site_origin(request):
-    """`scheme://host` of the request, worked out once per request."""
+    """The site's origin (SITE_URL) for URLs in an answer to `request`; ""
+    without a request, where paths stay relative. Never the request's Host:
+    a client chooses it, and the answer cache shares what it names."""
     if request is None:
         return ""
-    if "site_origin" not in request.__dict__:
-        request.__dict__["site_origin"] = request.build_absolute_uri("/").rstrip("/")
-    return request.__dict__["site_origin"]
+    return settings.SITE_URL
+
+
+def absolute_url(path):
+    """`path` (as reverse() gives it) on the site's origin."""
+    return settings.SITE_URL + path
+
+
+def site_url(request):
+    """Template context: `{{ site_url }}` for absolute URLs in templates."""
+    return {"site_url": settings.SITE_URL}
+
+
+class SiteOriginMiddleware:
+    """request.build_absolute_uri() names SITE_URL too, for the code that
+    builds URLs with it (DRF's reverse(): the API root, the browsable API)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # Django's build_absolute_uri() reads the origin from this cached property.
+        request.__dict__["_current_scheme_host"] = settings.SITE_URL
+        return self.get_response(request)

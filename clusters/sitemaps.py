@@ -1,12 +1,21 @@
 """/sitemap.xml: every public page, in English and Chinese."""
 
+from django.conf import settings
 from django.contrib.sitemaps import Sitemap
 from django.urls import reverse
 
 from clusters.models import City, PlannedBase, PolicyDocument, Province, Sector
 
 
-class PageSitemap(Sitemap):
+class SiteSitemap(Sitemap):
+    """Locations on the site's origin (SITE_URL), not the request's Host."""
+
+    def get_urls(self, page=1, site=None, protocol=None):
+        scheme, _slashes, domain = settings.SITE_URL.partition("://")
+        return self._urls(page, scheme, domain)
+
+
+class PageSitemap(SiteSitemap):
     i18n = True
     alternates = True
     x_default = True
@@ -27,7 +36,7 @@ class PageSitemap(Sitemap):
         return reverse(f"clusters:{item}")
 
 
-class EntitySitemap(Sitemap):
+class EntitySitemap(SiteSitemap):
     i18n = True
     alternates = True
     x_default = True

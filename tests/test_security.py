@@ -20,6 +20,7 @@ from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from import_export.admin import ImportMixin
 from rest_framework.authtoken.models import Token
@@ -445,6 +446,25 @@ def test_admin_login_never_redirects_off_the_site(csrf_client, superuser, next_u
     assert response.status_code == HTTPStatus.FOUND
     assert is_local(response["Location"]), response["Location"]
     assert csrf_client.session["_auth_user_id"] == str(superuser.pk)
+
+
+@pytest.mark.parametrize(("language", "admin_index"), [("en", "/admin/"), ("zh-hans", "/zh-hans/admin/")])
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example", "javascript:alert(1)"])
+def test_admin_login_with_an_unsafe_next_lands_on_the_admin_index(
+    csrf_client, superuser, language, admin_index, next_url
+):
+    """Not on Django's default /accounts/profile/, which this site does not have."""
+    with translation.override(language):
+        login_url = reverse("admin:login")
+    data = page_form(csrf_client.get(login_url), field="username")
+
+    response = csrf_client.post(
+        login_url, {**data, "next": next_url, "username": "root", "password": PASSWORD}
+    )
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == admin_index
+    assert csrf_client.get(response["Location"]).status_code == HTTPStatus.OK
 
 
 def test_admin_login_honours_a_local_next(csrf_client, superuser):

@@ -13,7 +13,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from yangtze.safety import check_production_secrets
+from yangtze.safety import check_production_secrets, site_url_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,6 +37,19 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 
 if not DEBUG:
     check_production_secrets(SECRET_KEY, ALLOWED_HOSTS)
+
+# The origin (scheme://host[:port]) of every absolute URL the site writes:
+# stable addresses and citations, feeds, the sitemap, the API's links. Never
+# the request's Host, which a client chooses (any port of an allowed host)
+# and the shared answer cache would pass on to every reader. Required unless
+# the site is served to this machine only (DEBUG, or loopback ALLOWED_HOSTS),
+# where it is http://127.0.0.1:$PORT (as `make run` and `make serve` set it).
+SITE_URL = site_url_setting(
+    env.str("SITE_URL", default=""),
+    debug=DEBUG,
+    allowed_hosts=ALLOWED_HOSTS,
+    local_port=env.int("PORT", default=8000),
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -64,6 +77,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Absolute URLs on SITE_URL, whatever Host the request names.
+    "clusters.links.SiteOriginMiddleware",
     # Static files straight from gunicorn, compressed and cached forever.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A database that cannot be reached gives a 503 page (JSON under /api/)
@@ -102,6 +117,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "clusters.caching.fragment_cache",
+                "clusters.links.site_url",
             ],
         },
     },
@@ -138,18 +154,38 @@ if DATABASES["default"]["ENGINE"].endswith(("sqlite3", "spatialite")):
         }
     )
 
-# Local memory by default; several app servers share one cache with
-# CACHE_URL=redis://host:6379/0. Pages and API answers are cached here and
-# dropped whenever any record is saved (clusters/caching.py).
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://yangtze")}
+# The API throttle's counters (clusters/api/throttling.py) must be shared
+# by every worker, or each would allow the whole rate: by default files in
+# one directory, which every worker on this machine reads; with
+# CACHE_URL=redis://host:6379/0, Redis, which several app servers share
+# (CACHE_URL=dbcache://yangtze_cache keeps them in a table that `migrate`
+# creates). Not a table by default: on SQLite each count would be a
+# committed write, some 20 ms and holding the one write lock.
+THROTTLE_CACHE_DIR = BASE_DIR / ".cache" / "throttle"
+CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{THROTTLE_CACHE_DIR}")}
 # Whole public answers (clusters/caching.py), in their own cache so that they
 # never push out the API throttle's counters. In local memory each worker
-# keeps at most PAGE_CACHE_ENTRIES answers of at most PAGE_CACHE_MAX_BYTES.
+# keeps at most PAGE_CACHE_ENTRIES answers of at most PAGE_CACHE_MAX_BYTES
+# (answers are keyed by the site revision, so workers need not share them).
 CACHES["pages"] = env.cache(
     "PAGE_CACHE_URL", default=env.str("CACHE_URL", default="") or "locmemcache://yangtze-pages"
 )
 PAGE_CACHE_ENTRIES = env.int("PAGE_CACHE_ENTRIES", default=200)
-CACHES["pages"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", PAGE_CACHE_ENTRIES)
+# Counters of 1,000 client addresses before a third of them are dropped (the
+# file cache lists its directory on every write).
+THROTTLE_CACHE_ENTRIES = 1_000
+
+
+def _bounded(cache, max_entries):
+    """The cache with MAX_ENTRIES where its backend counts entries (local
+    memory, database, files); Redis bounds itself and refuses the option."""
+    if cache["BACKEND"].rpartition(".")[2] in {"LocMemCache", "DatabaseCache", "FileBasedCache"}:
+        cache.setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", max_entries)
+    return cache
+
+
+_bounded(CACHES["default"], THROTTLE_CACHE_ENTRIES)
+_bounded(CACHES["pages"], PAGE_CACHE_ENTRIES)
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)
 # Parts of pages that cost most to render (the filter forms), cached by
 # revision, language and address even when whole answers are not.
@@ -181,6 +217,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # `manage.py axes_reset` clears every lock, `axes_reset_ip_username IP NAME`
 # one pair. AXES_COOLOFF_MINUTES=0 keeps locks until an administrator clears
 # them. Open sessions and API tokens are not touched by a lock.
+# Where a login goes when it has no `next`, or one that leaves the site:
+# the admin (in the login page's language), since the site has no profile page.
+LOGIN_REDIRECT_URL = "admin:index"
 AUTHENTICATION_BACKENDS = [
     # First, so that a locked pair is refused before the password is checked.
     "axes.backends.AxesStandaloneBackend",
@@ -246,8 +285,9 @@ USE_TZ = True
 PAGE_SIZE = env.int("PAGE_SIZE", default=25)
 
 # The API (clusters/api/). Anyone may read; writes need a login (session or
-# token) and the model's Django permissions. Anonymous clients are throttled
-# per IP address; the rate is documented in the README.
+# token) and the model's Django permissions. Anonymous clients, and requests
+# whose token is refused, are throttled per IP address in the shared default
+# cache (clusters/api/throttling.py); the rate is documented in the README.
 API_MAX_PAGE_SIZE = 100
 API_ANON_RATE = env.str("API_ANON_RATE", default="120/minute")
 REST_FRAMEWORK = {
@@ -267,7 +307,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["clusters.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "clusters.api.pagination.PageNumberPagination",
     "PAGE_SIZE": PAGE_SIZE,
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["clusters.api.throttling.AnonymousRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": API_ANON_RATE},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clusters.api.errors.exception_handler",

@@ -7,6 +7,8 @@ from pathlib import Path
 # Tests never read the developer's .env; a fixed, non-secret key is enough.
 os.environ.setdefault("SECRET_KEY", "test-only-key-not-used-anywhere-else-" + "0123456789abcdef" * 2)
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+# Absolute URLs name the test client's host, as the tests read them.
+os.environ.setdefault("SITE_URL", "http://testserver")
 
 from yangtze.settings import *  # noqa: F403
 

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from clusters.api import keyset
+from clusters.links import absolute_url
 
 # Far beyond any real list; bounds the number before it reaches the database.
 MAX_PAGE_NUMBER = 999_999_999
@@ -97,7 +98,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def get_next_link(self):
         if not self.has_next:
             return None
-        url = self.request.build_absolute_uri()
+        url = self.page_url()
         if self.sort_keys is None:
             return replace_query_param(url, self.page_query_param, self.number + 1)
         cursor = keyset.encode(self.sort_keys, self.rows[-1], self.number + 1)
@@ -107,10 +108,14 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def get_previous_link(self):
         if self.number <= 1:
             return None
-        url = remove_query_param(self.request.build_absolute_uri(), self.cursor_query_param)
+        url = remove_query_param(self.page_url(), self.cursor_query_param)
         if self.number == 2:
             return remove_query_param(url, self.page_query_param)
         return replace_query_param(url, self.page_query_param, self.number - 1)
+
+    def page_url(self):
+        """This page's URL on the site's origin (never the request's Host)."""
+        return absolute_url(self.request.get_full_path())
 
     @staticmethod
     def positive_integer(name, raw, maximum=MAX_PAGE_NUMBER):
