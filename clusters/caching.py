@@ -22,7 +22,7 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django.db import DatabaseError, connections, transaction
 from django.db.models import F
-from django.http import HttpResponse, HttpResponseNotModified
+from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.crypto import salted_hmac
 from django.utils.functional import SimpleLazyObject
@@ -192,8 +192,10 @@ def answer_format(request, view_func, view_kwargs):
         _renderer, media_type = view_class.content_negotiation_class().select_renderer(
             Request(request), [renderer() for renderer in renderer_classes], view_kwargs.get("format")
         )
-    except NotAcceptable:
-        return request.META.get("HTTP_ACCEPT", "")  # a 406, which is never stored
+    except (NotAcceptable, Http404):
+        # A 406, or an unknown ?format= that the view refuses with a 400:
+        # neither is stored, and the view must be the one to say why.
+        return request.META.get("HTTP_ACCEPT", "")
     return media_type
 
 
