@@ -2,7 +2,7 @@
 page fetches its relations in a fixed number of queries."""
 
 from django.conf import settings
-from django.db.models import Prefetch, Q
+from django.db.models import F, Prefetch, Q
 from django.http import HttpResponse, JsonResponse
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -355,7 +355,10 @@ class HomeView(TemplateView):
                 (Province, "clusters:province-list"),
             )
         ]
-        context["latest_documents"] = PolicyDocument.objects.public().order_by("-published_on", "name")[
+        # Undated documents last in every database (PostgreSQL puts NULLs
+        # first in a descending order, SQLite last).
+        newest_first = F("published_on").desc(nulls_last=True)
+        context["latest_documents"] = PolicyDocument.objects.public().order_by(newest_first, "name")[
             : self.latest_documents
         ]
         context["top_sectors"] = Sector.objects.filter(parent__isnull=True).prefetch_related("children")

@@ -51,6 +51,19 @@ def test_home_page_in_chinese(client, reference_data):
     assert 'lang="zh-hans"' in response.content.decode()
 
 
+def test_home_page_lists_the_newest_dated_documents_before_undated_ones(client):
+    undated = factories.PolicyDocumentFactory(published_on=None, status="published")
+    dated = [
+        factories.PolicyDocumentFactory(published_on=date(2040, 1, day), status="published")
+        for day in range(1, 6)
+    ]
+
+    latest = list(client.get("/").context["latest_documents"])
+
+    assert latest == dated[::-1]
+    assert undated not in latest
+
+
 def test_home_page_query_count_is_constant(client, reference_data, django_assert_max_num_queries):
     with django_assert_max_num_queries(10):
         client.get("/")
