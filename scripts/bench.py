@@ -291,7 +291,9 @@ def deep_page_paths(database, scale):
         "from django.test import Client\n"
         "response = Client().get(sys.argv[1])\n"
         "assert response.status_code == 200, response.content\n"
-        "print(json.dumps(response.json()['next'].removeprefix('http://testserver')))\n"
+        "from urllib.parse import urlsplit\n"
+        "link = urlsplit(response.json()['next'])\n"
+        "print(json.dumps(f'{link.path}?{link.query}'))\n"
     )
     page_size = 50
     page = max(2, scale.bases * 99 // 100 // page_size)
@@ -336,6 +338,7 @@ def run_django(database, script, argument):
         "DATABASE_URL": spatialite_url(database),
         "DEBUG": "False",
         "ALLOWED_HOSTS": "testserver",
+        "SITE_URL": "http://testserver",
     }
     output = subprocess.run(
         [sys.executable, "-c", script, argument],
